@@ -1,0 +1,25 @@
+#pragma once
+// The in-process bus of the embedded deployment: publish calls every
+// subscriber of the user's channel on the publishing thread.
+#include <map>
+#include <mutex>
+
+#include "ports/bus.hpp"
+
+namespace natter::localbus {
+
+class LocalBus final : public Bus {
+public:
+    std::unique_ptr<Subscription> subscribe(UserId user, Handler handler) override;
+    void publish(UserId user, std::shared_ptr<const BusEvent> event) override;
+
+private:
+    class Sub;
+    void unsubscribe(UserId user, std::uint64_t token);
+
+    std::mutex mu_;
+    std::uint64_t next_token_ = 1;
+    std::map<UserId, std::map<std::uint64_t, std::shared_ptr<Handler>>> channels_;
+};
+
+}  // namespace natter::localbus

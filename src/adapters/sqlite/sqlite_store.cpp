@@ -1,0 +1,610 @@
+#include "adapters/sqlite/sqlite_store.hpp"
+
+#include <future>
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/sqlite/sqlite_db.hpp"
+
+namespace natter::sqlite {
+
+namespace {
+
+constexpr const char* kSchema = R"sql(
+CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS users(
+  user_id INTEGER PRIMARY KEY,
+  username TEXT NOT NULL UNIQUE,
+  password_hash TEXT NOT NULL,
+  display_name TEXT NOT NULL DEFAULT '',
+  description TEXT NOT NULL DEFAULT '',
+  avatar_media_id INTEGER,
+  created_at INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS devices(
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  device_name TEXT NOT NULL,
+  generation INTEGER NOT NULL DEFAULT 0,
+  created_at INTEGER NOT NULL,
+  last_seen INTEGER NOT NULL,
+  PRIMARY KEY(user_id, device_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS refresh_tokens(
+  token_hash TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  spent INTEGER NOT NULL DEFAULT 0,
+  expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS refresh_tokens_device ON refresh_tokens(user_id, device_id);
+CREATE TABLE IF NOT EXISTS ws_tickets(
+  ticket_hash TEXT PRIMARY KEY,
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  expires_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS conversations(
+  conversation_id TEXT PRIMARY KEY,
+  last_seq INTEGER NOT NULL,
+  last_message_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS members(
+  conversation_id TEXT NOT NULL,
+  user_id INTEGER NOT NULL,
+  role TEXT NOT NULL DEFAULT 'member',
+  joined_seq INTEGER NOT NULL DEFAULT 0,
+  delivered_seq INTEGER NOT NULL DEFAULT 0,
+  read_seq INTEGER NOT NULL DEFAULT 0,
+  PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS members_user ON members(user_id);
+CREATE TABLE IF NOT EXISTS messages(
+  message_id INTEGER PRIMARY KEY,
+  conversation_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  prev_message_id INTEGER NOT NULL,
+  kind TEXT NOT NULL,
+  from_user INTEGER NOT NULL,
+  from_device INTEGER NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  to_json TEXT NOT NULL,
+  body TEXT,
+  attachment TEXT,
+  event TEXT,
+  ts INTEGER NOT NULL,
+  UNIQUE(conversation_id, seq));
+CREATE TABLE IF NOT EXISTS dedupe(
+  sender INTEGER NOT NULL,
+  client_msg_id TEXT NOT NULL,
+  payload_hash TEXT NOT NULL,
+  message_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL,
+  PRIMARY KEY(sender, client_msg_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS inbox(
+  inbox_id INTEGER PRIMARY KEY AUTOINCREMENT,
+  user_id INTEGER NOT NULL,
+  device_id INTEGER NOT NULL,
+  message_id INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
+CREATE UNIQUE INDEX IF NOT EXISTS inbox_device ON inbox(user_id, device_id, message_id);
+CREATE INDEX IF NOT EXISTS inbox_order ON inbox(user_id, device_id, inbox_id);
+)sql";
+
+constexpr const char* kMessageColumns =
+    "m.message_id, m.client_msg_id, m.conversation_id, m.seq, m.prev_message_id, m.kind, m.from_user, "
+    "m.from_device, m.to_json, m.body, m.attachment, m.event, m.ts";
+
+MessageKind parse_kind(const std::string& k) {
+    if (k == "image") return MessageKind::image;
+    if (k == "system") return MessageKind::system;
+    return MessageKind::text;
+}
+
+// Reads kMessageColumns starting at column `c`.
+StoredMessage message_from(const Stmt& st, int c) {
+    StoredMessage m;
+    m.message_id = st.u64(c + 0);
+    m.client_msg_id = st.text(c + 1);
+    m.conversation_id = st.text(c + 2);
+    m.seq = st.i64(c + 3);
+    m.prev_message_id = st.u64(c + 4);
+    m.kind = parse_kind(st.text(c + 5));
+    m.from_user = st.u64(c + 6);
+    m.from_device = st.u64(c + 7);
+    m.to_json = st.text(c + 8);
+    m.body = st.text(c + 9);
+    m.attachment_json = st.text(c + 10);
+    m.event_json = st.text(c + 11);
+    m.ts = st.i64(c + 12);
+    return m;
+}
+
+UserRecord user_from(const Stmt& st) {
+    UserRecord u;
+    u.user_id = st.u64(0);
+    u.username = st.text(1);
+    u.password_hash = st.text(2);
+    u.display_name = st.text(3);
+    u.description = st.text(4);
+    if (!st.is_null(5)) u.avatar_media_id = st.u64(5);
+    u.created_at = st.i64(6);
+    return u;
+}
+
+DeviceRecord device_from(const Stmt& st) {
+    DeviceRecord d;
+    d.user_id = st.u64(0);
+    d.device_id = st.u64(1);
+    d.device_name = st.text(2);
+    d.generation = st.i64(3);
+    d.created_at = st.i64(4);
+    d.last_seen = st.i64(5);
+    return d;
+}
+
+constexpr const char* kUserSelect =
+    "SELECT user_id, username, password_hash, display_name, description, avatar_media_id, created_at FROM users ";
+constexpr const char* kDeviceSelect =
+    "SELECT user_id, device_id, device_name, generation, created_at, last_seen FROM devices ";
+
+std::optional<DeviceRecord> load_device(Db& db, UserId user, DeviceId device) {
+    static const std::string sql = std::string(kDeviceSelect) + "WHERE user_id=? AND device_id=?";
+    auto st = db.prepare(sql.c_str());
+    st.bind(1, user).bind(2, device);
+    if (!st.step()) return std::nullopt;
+    return device_from(st);
+}
+
+bool revoke_in(Db& db, UserId user, DeviceId device) {
+    db.prepare("UPDATE devices SET generation=generation+1 WHERE user_id=? AND device_id=?").bind(1, user).bind(2, device).run();
+    bool found = db.changes() > 0;
+    db.prepare("DELETE FROM refresh_tokens WHERE user_id=? AND device_id=?").bind(1, user).bind(2, device).run();
+    db.prepare("DELETE FROM ws_tickets WHERE user_id=? AND device_id=?").bind(1, user).bind(2, device).run();
+    return found;
+}
+
+Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
+    SendOutcome out;
+    {
+        auto d = db.prepare(
+            "SELECT d.payload_hash, m.message_id, m.client_msg_id, m.conversation_id, m.seq, m.prev_message_id, "
+            "m.kind, m.from_user, m.from_device, m.to_json, m.body, m.attachment, m.event, m.ts "
+            "FROM dedupe d JOIN messages m ON m.message_id=d.message_id WHERE d.sender=? AND d.client_msg_id=?");
+        d.bind(1, req.sender).bind(2, req.client_msg_id);
+        if (d.step()) {
+            if (d.text(0) != req.payload_hash)
+                return err(Code::conflict, "client_msg_id was already used for a different message");
+            out.message = message_from(d, 1);
+            out.duplicate = true;
+            return out;
+        }
+    }
+    if (req.recipient) {
+        auto u = db.prepare("SELECT 1 FROM users WHERE user_id=?");
+        u.bind(1, req.recipient);
+        if (!u.step()) return err(Code::not_found, "no such user");
+    }
+    std::int64_t last_seq = 0;
+    MessageId last_id = 0;
+    {
+        auto c = db.prepare("SELECT last_seq, last_message_id FROM conversations WHERE conversation_id=?");
+        c.bind(1, req.conversation_id);
+        if (c.step()) {
+            last_seq = c.i64(0);
+            last_id = c.u64(1);
+        } else {
+            db.prepare("INSERT INTO conversations(conversation_id, last_seq, last_message_id, created_at) VALUES(?,0,0,?)")
+                .bind(1, req.conversation_id).bind(2, req.ts).run();
+            for (UserId p : req.participants)
+                db.prepare("INSERT OR IGNORE INTO members(conversation_id, user_id) VALUES(?,?)")
+                    .bind(1, req.conversation_id).bind(2, p).run();
+        }
+    }
+    StoredMessage& m = out.message;
+    m.message_id = req.new_message_id;
+    m.client_msg_id = req.client_msg_id;
+    m.conversation_id = req.conversation_id;
+    m.seq = last_seq + 1;
+    m.prev_message_id = last_id;
+    m.kind = req.kind;
+    m.from_user = req.sender;
+    m.from_device = req.sender_device;
+    m.to_json = req.to_json;
+    m.body = req.body;
+    m.attachment_json = req.attachment_json;
+    m.ts = req.ts;
+    {
+        auto ins = db.prepare(
+            "INSERT INTO messages(message_id, conversation_id, seq, prev_message_id, kind, from_user, from_device, "
+            "client_msg_id, to_json, body, attachment, event, ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,NULL,?)");
+        ins.bind(1, m.message_id).bind(2, m.conversation_id).bind(3, m.seq).bind(4, m.prev_message_id);
+        ins.bind(5, std::string_view(kind_name(m.kind))).bind(6, m.from_user).bind(7, m.from_device);
+        ins.bind(8, m.client_msg_id).bind(9, m.to_json);
+        if (m.body.empty()) ins.bind_null(10); else ins.bind(10, m.body);
+        if (m.attachment_json.empty()) ins.bind_null(11); else ins.bind(11, m.attachment_json);
+        ins.bind(12, m.ts).run();
+    }
+    db.prepare("UPDATE conversations SET last_seq=?, last_message_id=? WHERE conversation_id=?")
+        .bind(1, m.seq).bind(2, m.message_id).bind(3, m.conversation_id).run();
+    db.prepare("INSERT INTO dedupe(sender, client_msg_id, payload_hash, message_id, created_at) VALUES(?,?,?,?,?)")
+        .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id).bind(5, req.ts).run();
+
+    // Fan-out: recipients first, then the sender's other devices.
+    std::vector<UserId> order;
+    for (UserId p : req.participants)
+        if (p != req.sender) order.push_back(p);
+    order.push_back(req.sender);
+    for (UserId u : order) {
+        std::vector<DeviceId> devs;
+        {
+            auto q = db.prepare("SELECT device_id FROM devices WHERE user_id=? ORDER BY device_id");
+            q.bind(1, u);
+            while (q.step()) devs.push_back(q.u64(0));
+        }
+        for (DeviceId d : devs) {
+            if (u == req.sender && d == req.sender_device) continue;
+            db.prepare("INSERT INTO inbox(user_id, device_id, message_id, created_at) VALUES(?,?,?,?)")
+                .bind(1, u).bind(2, d).bind(3, m.message_id).bind(4, req.ts).run();
+            out.targets.push_back(InboxTarget{u, d, db.last_insert_rowid()});
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+SqliteStore::SqliteStore(SqliteConfig config) : config_(std::move(config)) {
+    writer_db_ = std::make_unique<Db>(config_.path, false);
+    writer_db_->exec("PRAGMA journal_mode=WAL");
+    writer_db_->exec(config_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
+    writer_db_->exec(kSchema);
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, config_.readers); ++i)
+        readers_.push_back(std::make_unique<Db>(config_.path, true));
+    writer_ = std::thread([this] { writer_loop(); });
+}
+
+SqliteStore::~SqliteStore() {
+    {
+        std::lock_guard lock(queue_mu_);
+        stopping_ = true;
+    }
+    queue_cv_.notify_all();
+    writer_.join();
+}
+
+void SqliteStore::enqueue(Job job) {
+    {
+        std::lock_guard lock(queue_mu_);
+        queue_.push_back(std::move(job));
+    }
+    queue_cv_.notify_one();
+}
+
+void SqliteStore::writer_loop() {
+    std::vector<Job> batch;
+    for (;;) {
+        {
+            std::unique_lock lock(queue_mu_);
+            queue_cv_.wait(lock, [&] { return stopping_ || !queue_.empty(); });
+            if (queue_.empty()) return;  // stopping, and everything queued is written
+            while (!queue_.empty() && batch.size() < config_.max_batch) {
+                batch.push_back(std::move(queue_.front()));
+                queue_.pop_front();
+            }
+        }
+        run_batch(batch);
+        batch.clear();
+    }
+}
+
+void SqliteStore::run_batch(std::vector<Job>& batch) {
+    Db& db = *writer_db_;
+    bool committed = false;
+    try {
+        db.exec("BEGIN IMMEDIATE");
+        for (auto& job : batch) {
+            db.exec("SAVEPOINT job");
+            bool keep = false;
+            try {
+                keep = job.run(db);
+            } catch (const std::exception& e) {
+                spdlog::error("store: write failed: {}", e.what());
+            }
+            if (!keep) db.exec("ROLLBACK TO job");
+            db.exec("RELEASE job");
+        }
+        db.exec("COMMIT");
+        committed = true;
+    } catch (const std::exception& e) {
+        spdlog::error("store: batch of {} failed: {}", batch.size(), e.what());
+        try {
+            db.exec("ROLLBACK");
+        } catch (...) {
+        }
+    }
+    for (auto& job : batch) job.after(committed);
+}
+
+template <class T>
+T SqliteStore::write_sync(std::function<T(Db&)> body, T on_failure) {
+    auto result = std::make_shared<std::optional<T>>();
+    std::promise<void> done;
+    auto fut = done.get_future();
+    enqueue(Job{[body, result](Db& db) {
+                    *result = body(db);
+                    return true;
+                },
+                [&done](bool) { done.set_value(); }});
+    fut.wait();
+    if (!*result) return on_failure;
+    return std::move(**result);
+}
+
+template <class Fn>
+auto SqliteStore::read(Fn&& fn) {
+    std::unique_ptr<Db> db;
+    {
+        std::unique_lock lock(readers_mu_);
+        readers_cv_.wait(lock, [&] { return !readers_.empty(); });
+        db = std::move(readers_.back());
+        readers_.pop_back();
+    }
+    struct Return {
+        SqliteStore* self;
+        std::unique_ptr<Db>& db;
+        ~Return() {
+            {
+                std::lock_guard lock(self->readers_mu_);
+                self->readers_.push_back(std::move(db));
+            }
+            self->readers_cv_.notify_one();
+        }
+    } give_back{this, db};
+    return fn(*db);
+}
+
+std::string SqliteStore::meta(const std::string& key) {
+    return read([&](Db& db) {
+        auto st = db.prepare("SELECT value FROM meta WHERE key=?");
+        st.bind(1, key);
+        return st.step() ? st.text(0) : std::string();
+    });
+}
+
+void SqliteStore::set_meta(const std::string& key, const std::string& value) {
+    write_sync<bool>([&](Db& db) {
+        db.prepare("INSERT INTO meta(key, value) VALUES(?,?) ON CONFLICT(key) DO UPDATE SET value=excluded.value")
+            .bind(1, key).bind(2, value).run();
+        return true;
+    }, false);
+}
+
+// ---- users
+
+Result<Ok> SqliteStore::create_user(const UserRecord& u) {
+    return write_sync<Result<Ok>>([&](Db& db) -> Result<Ok> {
+        auto exists = db.prepare("SELECT 1 FROM users WHERE username=?");
+        exists.bind(1, u.username);
+        if (exists.step()) return err(Code::conflict, "username is taken");
+        db.prepare("INSERT INTO users(user_id, username, password_hash, display_name, description, created_at) "
+                   "VALUES(?,?,?,?,?,?)")
+            .bind(1, u.user_id).bind(2, u.username).bind(3, u.password_hash).bind(4, u.display_name)
+            .bind(5, u.description).bind(6, u.created_at).run();
+        return Ok{};
+    }, err(Code::unavailable, "store write failed"));
+}
+
+std::optional<UserRecord> SqliteStore::user_by_id(UserId user) {
+    static const std::string sql = std::string(kUserSelect) + "WHERE user_id=?";
+    return read([&](Db& db) -> std::optional<UserRecord> {
+        auto st = db.prepare(sql.c_str());
+        st.bind(1, user);
+        if (!st.step()) return std::nullopt;
+        return user_from(st);
+    });
+}
+
+std::optional<UserRecord> SqliteStore::user_by_name(const std::string& username) {
+    static const std::string sql = std::string(kUserSelect) + "WHERE username=?";
+    return read([&](Db& db) -> std::optional<UserRecord> {
+        auto st = db.prepare(sql.c_str());
+        st.bind(1, username);
+        if (!st.step()) return std::nullopt;
+        return user_from(st);
+    });
+}
+
+Result<UserRecord> SqliteStore::update_profile(UserId user, const ProfilePatch& patch) {
+    static const std::string sql = std::string(kUserSelect) + "WHERE user_id=?";
+    return write_sync<Result<UserRecord>>([&](Db& db) -> Result<UserRecord> {
+        if (patch.display_name)
+            db.prepare("UPDATE users SET display_name=? WHERE user_id=?").bind(1, *patch.display_name).bind(2, user).run();
+        if (patch.description)
+            db.prepare("UPDATE users SET description=? WHERE user_id=?").bind(1, *patch.description).bind(2, user).run();
+        if (patch.avatar_media_id) {
+            auto st = db.prepare("UPDATE users SET avatar_media_id=? WHERE user_id=?");
+            if (*patch.avatar_media_id) st.bind(1, **patch.avatar_media_id); else st.bind_null(1);
+            st.bind(2, user).run();
+        }
+        auto st = db.prepare(sql.c_str());
+        st.bind(1, user);
+        if (!st.step()) return err(Code::not_found, "no such user");
+        return user_from(st);
+    }, err(Code::unavailable, "store write failed"));
+}
+
+// ---- devices and tokens
+
+Result<DeviceRecord> SqliteStore::open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,
+                                              const std::string& name, std::int64_t now, std::size_t max_devices) {
+    return write_sync<Result<DeviceRecord>>([&](Db& db) -> Result<DeviceRecord> {
+        if (existing) {
+            auto d = load_device(db, user, *existing);
+            if (!d) return err(Code::not_found, "device_id is not one of this user's devices");
+            db.prepare("UPDATE devices SET last_seen=? WHERE user_id=? AND device_id=?")
+                .bind(1, now).bind(2, user).bind(3, *existing).run();
+            d->last_seen = now;
+            return *d;
+        }
+        auto count = db.prepare("SELECT count(*) FROM devices WHERE user_id=?");
+        count.bind(1, user);
+        count.step();
+        if (std::size_t(count.i64(0)) >= max_devices)
+            return err(Code::conflict, "device limit reached (" + std::to_string(max_devices) +
+                                           "): remove a device first");
+        db.prepare("INSERT INTO devices(user_id, device_id, device_name, generation, created_at, last_seen) "
+                   "VALUES(?,?,?,0,?,?)")
+            .bind(1, user).bind(2, new_id).bind(3, name).bind(4, now).bind(5, now).run();
+        return DeviceRecord{user, new_id, name, 0, now, now};
+    }, err(Code::unavailable, "store write failed"));
+}
+
+std::vector<DeviceRecord> SqliteStore::devices(UserId user) {
+    static const std::string sql = std::string(kDeviceSelect) + "WHERE user_id=? ORDER BY device_id";
+    return read([&](Db& db) {
+        std::vector<DeviceRecord> out;
+        auto st = db.prepare(sql.c_str());
+        st.bind(1, user);
+        while (st.step()) out.push_back(device_from(st));
+        return out;
+    });
+}
+
+std::optional<DeviceRecord> SqliteStore::device(UserId user, DeviceId device) {
+    return read([&](Db& db) { return load_device(db, user, device); });
+}
+
+void SqliteStore::touch_device(UserId user, DeviceId device, std::int64_t now) {
+    enqueue(Job{[=](Db& db) {
+                    db.prepare("UPDATE devices SET last_seen=? WHERE user_id=? AND device_id=?")
+                        .bind(1, now).bind(2, user).bind(3, device).run();
+                    return true;
+                },
+                [](bool) {}});
+}
+
+bool SqliteStore::remove_device(UserId user, DeviceId device) {
+    return write_sync<bool>([&](Db& db) {
+        revoke_in(db, user, device);
+        db.prepare("DELETE FROM inbox WHERE user_id=? AND device_id=?").bind(1, user).bind(2, device).run();
+        db.prepare("DELETE FROM devices WHERE user_id=? AND device_id=?").bind(1, user).bind(2, device).run();
+        return db.changes() > 0;
+    }, false);
+}
+
+bool SqliteStore::revoke_device(UserId user, DeviceId device) {
+    return write_sync<bool>([&](Db& db) { return revoke_in(db, user, device); }, false);
+}
+
+void SqliteStore::add_refresh_token(UserId user, DeviceId device, const std::string& token_hash,
+                                    std::int64_t expires_at) {
+    write_sync<bool>([&](Db& db) {
+        db.prepare("INSERT INTO refresh_tokens(token_hash, user_id, device_id, spent, expires_at) VALUES(?,?,?,0,?)")
+            .bind(1, token_hash).bind(2, user).bind(3, device).bind(4, expires_at).run();
+        return true;
+    }, false);
+}
+
+RefreshOutcome SqliteStore::rotate_refresh_token(UserId user, const std::string& token_hash,
+                                                 const std::string& next_hash, std::int64_t next_expires_at,
+                                                 std::int64_t now) {
+    return write_sync<RefreshOutcome>([&](Db& db) {
+        RefreshOutcome out;
+        DeviceId device = 0;
+        bool spent = false;
+        {
+            auto st = db.prepare("SELECT device_id, spent, expires_at FROM refresh_tokens WHERE token_hash=? AND user_id=?");
+            st.bind(1, token_hash).bind(2, user);
+            if (!st.step() || st.i64(2) <= now) return out;
+            device = st.u64(0);
+            spent = st.i64(1) != 0;
+        }
+        if (spent) {
+            revoke_in(db, user, device);
+            if (auto d = load_device(db, user, device)) out.device = *d;
+            out.kind = RefreshOutcome::Kind::replayed;
+            return out;
+        }
+        auto d = load_device(db, user, device);
+        if (!d) return out;
+        db.prepare("UPDATE refresh_tokens SET spent=1 WHERE token_hash=?").bind(1, token_hash).run();
+        db.prepare("INSERT INTO refresh_tokens(token_hash, user_id, device_id, spent, expires_at) VALUES(?,?,?,0,?)")
+            .bind(1, next_hash).bind(2, user).bind(3, device).bind(4, next_expires_at).run();
+        db.prepare("UPDATE devices SET last_seen=? WHERE user_id=? AND device_id=?").bind(1, now).bind(2, user).bind(3, device).run();
+        out.kind = RefreshOutcome::Kind::rotated;
+        out.device = *d;
+        return out;
+    }, RefreshOutcome{});
+}
+
+void SqliteStore::add_ticket(UserId user, DeviceId device, const std::string& ticket_hash, std::int64_t expires_at) {
+    write_sync<bool>([&](Db& db) {
+        db.prepare("DELETE FROM ws_tickets WHERE expires_at<?").bind(1, expires_at - 3600 * 1000).run();
+        db.prepare("INSERT INTO ws_tickets(ticket_hash, user_id, device_id, expires_at) VALUES(?,?,?,?)")
+            .bind(1, ticket_hash).bind(2, user).bind(3, device).bind(4, expires_at).run();
+        return true;
+    }, false);
+}
+
+std::optional<DeviceId> SqliteStore::take_ticket(UserId user, const std::string& ticket_hash, std::int64_t now) {
+    return write_sync<std::optional<DeviceId>>([&](Db& db) -> std::optional<DeviceId> {
+        std::optional<DeviceId> device;
+        {
+            auto st = db.prepare("SELECT device_id, expires_at FROM ws_tickets WHERE ticket_hash=? AND user_id=?");
+            st.bind(1, ticket_hash).bind(2, user);
+            if (st.step() && st.i64(1) > now) device = st.u64(0);
+        }
+        db.prepare("DELETE FROM ws_tickets WHERE ticket_hash=?").bind(1, ticket_hash).run();
+        return device;
+    }, std::nullopt);
+}
+
+// ---- messages and inboxes
+
+void SqliteStore::commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) {
+    auto result = std::make_shared<Result<SendOutcome>>(err(Code::unavailable, "the store could not write the message"));
+    auto request = std::make_shared<SendRequest>(std::move(req));
+    enqueue(Job{[result, request](Db& db) {
+                    *result = send_in(db, *request);
+                    return result->ok();
+                },
+                [result, done = std::move(done)](bool committed) {
+                    if (!committed) *result = err(Code::unavailable, "the store could not commit the message");
+                    done(std::move(*result));
+                }});
+}
+
+std::vector<InboxItem> SqliteStore::read_inbox(UserId user, DeviceId device, InboxId after, std::size_t limit) {
+    static const std::string sql = std::string("SELECT i.inbox_id, ") + kMessageColumns +
+                                   " FROM inbox i JOIN messages m ON m.message_id=i.message_id"
+                                   " WHERE i.user_id=? AND i.device_id=? AND i.inbox_id>? ORDER BY i.inbox_id LIMIT ?";
+    return read([&](Db& db) {
+        std::vector<InboxItem> out;
+        auto st = db.prepare(sql.c_str());
+        st.bind(1, user).bind(2, device).bind(3, after).bind(4, std::int64_t(limit));
+        while (st.step()) out.push_back(InboxItem{st.i64(0), message_from(st, 1)});
+        return out;
+    });
+}
+
+void SqliteStore::ack(UserId user, DeviceId device, std::vector<MessageId> ids,
+                      std::function<void(std::size_t removed)> done) {
+    auto removed = std::make_shared<std::size_t>(0);
+    auto list = std::make_shared<std::vector<MessageId>>(std::move(ids));
+    enqueue(Job{[=](Db& db) {
+                    for (MessageId id : *list) {
+                        db.prepare("DELETE FROM inbox WHERE user_id=? AND device_id=? AND message_id=?")
+                            .bind(1, user).bind(2, device).bind(3, id).run();
+                        *removed += std::size_t(db.changes());
+                    }
+                    return true;
+                },
+                [removed, done = std::move(done)](bool committed) { done(committed ? *removed : 0); }});
+}
+
+std::size_t SqliteStore::inbox_depth(UserId user, DeviceId device) {
+    return read([&](Db& db) {
+        auto st = db.prepare("SELECT count(*) FROM inbox WHERE user_id=? AND device_id=?");
+        st.bind(1, user).bind(2, device);
+        st.step();
+        return std::size_t(st.i64(0));
+    });
+}
+
+}  // namespace natter::sqlite

@@ -1,0 +1,116 @@
+#include "app/app.hpp"
+
+#include <sys/stat.h>
+
+#include <filesystem>
+#include <fstream>
+#include <stdexcept>
+#include <thread>
+
+#include <spdlog/spdlog.h>
+
+#include "adapters/localbus/local_bus.hpp"
+#include "adapters/sqlite/sqlite_store.hpp"
+#include "chat/accounts.hpp"
+#include "chat/messaging.hpp"
+#include "chat/token_signer.hpp"
+#include "core/crypto.hpp"
+#include "sessions/session_registry.hpp"
+#include "transport/http_api.hpp"
+#include "transport/server.hpp"
+
+namespace natter {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+std::string load_or_create_key(const fs::path& file) {
+    if (fs::exists(file)) {
+        std::ifstream in(file);
+        std::string key;
+        std::getline(in, key);
+        if (key.size() < 32) throw std::runtime_error(file.string() + " holds a key shorter than 32 bytes: delete it to make a new one");
+        return key;
+    }
+    std::string key = base64url(random_bytes(48));
+    {
+        std::ofstream out(file);
+        out << key << "\n";
+        if (!out) throw std::runtime_error("cannot write " + file.string() + ": check the data directory's permissions");
+    }
+    ::chmod(file.c_str(), 0600);
+    return key;
+}
+
+std::uint32_t node_id_of(sqlite::SqliteStore& store, const Config& c) {
+    if (c.node_id) {
+        if (*c.node_id > IdGenerator::kMaxNode) throw std::runtime_error("node_id must be 0..1023");
+        return *c.node_id;
+    }
+    auto stored = store.meta("node_id");
+    if (!stored.empty()) return std::uint32_t(std::stoul(stored));
+    auto bytes = random_bytes(2);
+    std::uint32_t id = ((std::uint8_t(bytes[0]) << 8) | std::uint8_t(bytes[1])) & IdGenerator::kMaxNode;
+    store.set_meta("node_id", std::to_string(id));
+    return id;
+}
+
+}  // namespace
+
+struct App::Impl {
+    explicit Impl(Config c, const Clock* injected) : config(std::move(c)) {
+        clock = injected ? injected : &system_clock;
+        std::error_code ec;
+        fs::create_directories(config.data_dir, ec);
+        if (ec) throw std::runtime_error("cannot create data directory " + config.data_dir + ": " + ec.message());
+        store = std::make_unique<sqlite::SqliteStore>(
+            sqlite::SqliteConfig{(fs::path(config.data_dir) / "natter.db").string(), config.sqlite_sync_full, 4, 1024});
+        ids = std::make_unique<IdGenerator>(node_id_of(*store, config));
+        auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
+        if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
+        signer = std::make_unique<TokenSigner>(key);
+        hasher = std::make_unique<PasswordHasher>(config.password_cost);
+        pool = std::make_unique<BlockingPool>(std::max<std::size_t>(1, config.blocking_threads));
+        auto blocking = [p = pool.get()](std::function<void()> fn) { p->post(std::move(fn)); };
+        accounts = std::make_unique<AccountService>(store->ports(), bus, *hasher, *signer, *ids, *clock, config.limits);
+        messaging = std::make_unique<MessagingService>(store->ports(), bus, *ids, *clock, config.limits, blocking);
+        registry = std::make_unique<SessionRegistry>(bus);
+        api = std::make_unique<HttpApi>(*accounts);
+        std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
+        server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
+                                          ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking});
+    }
+
+    ~Impl() {
+        // Stop the sockets first, then the work they started, then the store.
+        server.reset();
+        pool->join();
+    }
+
+    Config config;
+    SystemClock system_clock;
+    const Clock* clock;
+    std::unique_ptr<sqlite::SqliteStore> store;
+    localbus::LocalBus bus;
+    std::unique_ptr<IdGenerator> ids;
+    std::unique_ptr<TokenSigner> signer;
+    std::unique_ptr<PasswordHasher> hasher;
+    std::unique_ptr<BlockingPool> pool;
+    std::unique_ptr<AccountService> accounts;
+    std::unique_ptr<MessagingService> messaging;
+    std::unique_ptr<SessionRegistry> registry;
+    std::unique_ptr<HttpApi> api;
+    std::unique_ptr<Server> server;
+};
+
+App::App(Config config, const Clock* clock) : impl_(std::make_unique<Impl>(std::move(config), clock)) {}
+App::~App() = default;
+std::uint16_t App::start() { return impl_->server->start(); }
+void App::stop() { impl_->server->stop(); }
+const Config& App::config() const { return impl_->config; }
+MessagingService& App::messaging() { return *impl_->messaging; }
+SessionRegistry& App::registry() { return *impl_->registry; }
+std::size_t App::connections() const { return impl_->server->connections(); }
+
+}  // namespace natter

@@ -1,0 +1,77 @@
+#pragma once
+// Accounts, devices and credentials: registration, sign-in, token refresh
+// and revocation, WebSocket tickets, profiles. Pure logic over the ports;
+// every method may block on the store and on argon2, so callers run it off
+// the I/O threads.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/password_hasher.hpp"
+#include "chat/token_signer.hpp"
+#include "core/error.hpp"
+#include "core/limits.hpp"
+#include "ports/bus.hpp"
+#include "ports/clock.hpp"
+#include "ports/store.hpp"
+
+namespace natter {
+
+// Who made a request: an authenticated device of a user.
+struct Principal {
+    UserId user = 0;
+    DeviceId device = 0;
+};
+
+struct SessionGrant {
+    UserId user = 0;
+    DeviceId device = 0;
+    std::string access_token;
+    std::int64_t expires_in = 0;  // seconds
+    std::string refresh_token;
+};
+
+struct Ticket {
+    std::string ticket;
+    std::int64_t expires_in = 0;
+};
+
+class AccountService {
+public:
+    AccountService(Stores stores, Bus& bus, const PasswordHasher& hasher, const TokenSigner& signer,
+                   IdGenerator& ids, const Clock& clock, const Limits& limits);
+
+    Result<UserId> register_user(const std::string& username, const std::string& password,
+                                 const std::string& display_name);
+    Result<SessionGrant> login(const std::string& username, const std::string& password,
+                               std::optional<DeviceId> device, const std::string& device_name);
+    Result<SessionGrant> refresh(const std::string& refresh_token);
+    Result<Principal> authenticate(const std::string& access_token);
+    Result<Principal> authenticate_ticket(const std::string& ticket);
+    Result<Ticket> issue_ticket(const Principal& who);
+    Result<Ok> logout(const Principal& who);
+    std::vector<DeviceRecord> devices(const Principal& who);
+    Result<Ok> remove_device(const Principal& who, DeviceId device);
+    Result<UserRecord> user(UserId id);
+    Result<UserRecord> user_by_name(const std::string& username);
+    Result<UserRecord> update_profile(const Principal& who, const ProfilePatch& patch);
+
+private:
+    Result<SessionGrant> grant(const DeviceRecord& device);
+    std::string new_refresh_token(UserId user);
+    void announce_revocation(UserId user, DeviceId device);
+
+    Stores stores_;
+    Bus& bus_;
+    const PasswordHasher& hasher_;
+    const TokenSigner& signer_;
+    IdGenerator& ids_;
+    const Clock& clock_;
+    const Limits& limits_;
+    std::string dummy_hash_;  // verified against when the user is unknown, so timing does not tell
+};
+
+// Validates a display name, description or device name: UTF-8, at most `max` code points.
+std::optional<Error> check_short_text(const std::string& field, const std::string& value, std::size_t max);
+
+}  // namespace natter

@@ -1,0 +1,65 @@
+#include "chat/frames.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace natter {
+
+using nlohmann::json;
+
+namespace {
+void put_id(json& j, const std::string& request_id) {
+    if (!request_id.empty()) j["id"] = request_id;
+}
+}  // namespace
+
+std::string message_frame(const StoredMessage& m) {
+    json j = {
+        {"type", "message"},
+        {"message_id", id_string(m.message_id)},
+        {"client_msg_id", m.client_msg_id},
+        {"conversation_id", m.conversation_id},
+        {"seq", m.seq},
+        {"prev_message_id", id_string(m.prev_message_id)},
+        {"kind", kind_name(m.kind)},
+        {"from", {{"user", id_string(m.from_user)}, {"device", id_string(m.from_device)}}},
+        {"to", json::parse(m.to_json)},
+        {"ts", m.ts},
+    };
+    if (!m.body.empty()) j["body"] = m.body;
+    if (!m.attachment_json.empty()) j["attachment"] = json::parse(m.attachment_json);
+    if (!m.event_json.empty()) j["event"] = json::parse(m.event_json);
+    return j.dump();
+}
+
+std::string sent_frame(const std::string& request_id, const StoredMessage& m) {
+    json j = {
+        {"type", "sent"},
+        {"client_msg_id", m.client_msg_id},
+        {"message_id", id_string(m.message_id)},
+        {"conversation_id", m.conversation_id},
+        {"seq", m.seq},
+        {"prev_message_id", id_string(m.prev_message_id)},
+        {"ts", m.ts},
+    };
+    put_id(j, request_id);
+    return j.dump();
+}
+
+std::string error_frame(const std::string& request_id, const Error& e) {
+    json j = {{"type", "error"}, {"code", code_name(e.code)}, {"message", e.message}};
+    if (e.code == Code::rate_limited) j["retry_after_ms"] = e.retry_after_ms;
+    put_id(j, request_id);
+    return j.dump();
+}
+
+std::string pong_frame(const std::string& request_id) {
+    json j = {{"type", "pong"}};
+    put_id(j, request_id);
+    return j.dump();
+}
+
+std::string sync_done_frame(std::size_t remaining) {
+    return json{{"type", "sync_done"}, {"remaining", remaining}}.dump();
+}
+
+}  // namespace natter

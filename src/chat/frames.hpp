@@ -1,0 +1,17 @@
+#pragma once
+// Server-to-client frames, serialized once and shared by every socket.
+#include <memory>
+#include <string>
+
+#include "core/error.hpp"
+#include "core/message.hpp"
+
+namespace natter {
+
+std::string message_frame(const StoredMessage& m);
+std::string sent_frame(const std::string& request_id, const StoredMessage& m);
+std::string error_frame(const std::string& request_id, const Error& e);
+std::string pong_frame(const std::string& request_id);
+std::string sync_done_frame(std::size_t remaining);
+
+}  // namespace natter

@@ -1,0 +1,68 @@
+#pragma once
+// Sending, acknowledging and reading inboxes: the rules of DESIGN.md's send
+// path. `send` validates, hands the message to the conversation's home shard
+// in one transaction, and after commit publishes it to every recipient's
+// channel. Nothing here blocks the calling thread: store reads run on the
+// injected blocking executor, writes complete through the store's callbacks.
+#include <atomic>
+#include <functional>
+#include <mutex>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/accounts.hpp"
+#include "chat/rate_limiter.hpp"
+#include "core/error.hpp"
+#include "core/limits.hpp"
+#include "ports/bus.hpp"
+#include "ports/clock.hpp"
+#include "ports/store.hpp"
+
+namespace natter {
+
+struct SendCommand {
+    std::string client_msg_id;
+    std::optional<UserId> to_user;
+    std::optional<std::uint64_t> to_group;
+    std::optional<std::string> body;
+    std::optional<std::string> attachment_json;
+};
+
+struct MessagingStats {
+    std::atomic<std::uint64_t> sends_accepted{0};
+    std::atomic<std::uint64_t> sends_duplicate{0};
+    std::atomic<std::uint64_t> sends_rejected{0};
+    std::atomic<std::uint64_t> acks_removed{0};
+    std::atomic<std::uint64_t> acks_ignored{0};  // ids that were not in the device's inbox
+};
+
+class MessagingService {
+public:
+    using Blocking = std::function<void(std::function<void()>)>;
+    MessagingService(Stores stores, Bus& bus, IdGenerator& ids, const Clock& clock, const Limits& limits,
+                     Blocking blocking);
+
+    // `done` gets the committed message (the first one, for a retry) or an
+    // error; it runs on a store or pool thread.
+    void send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done);
+    void ack(const Principal& who, std::vector<MessageId> ids);
+    void read_inbox(const Principal& who, InboxId after, std::size_t limit,
+                    std::function<void(Result<std::vector<InboxItem>>)> done);
+
+    const MessagingStats& stats() const { return stats_; }
+
+private:
+    void publish(const SendOutcome& out);
+
+    Stores stores_;
+    Bus& bus_;
+    IdGenerator& ids_;
+    const Clock& clock_;
+    const Limits& limits_;
+    Blocking blocking_;
+    KeyedRateLimiter send_limiter_;
+    MessagingStats stats_;
+};
+
+}  // namespace natter

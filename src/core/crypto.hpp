@@ -1,0 +1,13 @@
+#pragma once
+// Small cryptographic helpers over OpenSSL.
+#include <string>
+#include <string_view>
+
+namespace natter {
+
+std::string random_bytes(std::size_t n);  // from the OS's CSPRNG
+std::string base64url(std::string_view bytes);  // no padding
+std::string sha256_hex(std::string_view data);
+bool constant_time_equal(std::string_view a, std::string_view b);
+
+}  // namespace natter

@@ -1,0 +1,28 @@
+#pragma once
+// Every bound natterd enforces, in one place. Defaults follow PROTOCOL.md;
+// all are configurable (see docs/PROTOCOL.md, "Limits").
+#include <cstddef>
+#include <cstdint>
+
+namespace natter {
+
+struct Limits {
+    std::size_t max_frame_bytes = 64 * 1024;       // larger frame: close 1009
+    std::size_t max_http_body_bytes = 64 * 1024;   // larger body: 413 too_large
+    std::size_t max_body_chars = 500;              // code points in a text body
+    std::size_t max_devices = 10;                  // devices per user
+    std::size_t push_window = 256;                 // unacked pushes per socket
+    std::size_t outbound_queue_bytes = 4 << 20;    // queued bytes per socket: close 4008
+    std::size_t max_ack_ids = 1024;                // ids in one ack frame
+    std::size_t max_request_id_chars = 64;         // the client-chosen `id`
+    double send_rate_per_s = 50;                   // sends per user per second
+    double send_burst = 200;                       //   and the bucket's depth
+    double frame_rate_per_s = 500;                 // frames per socket per second
+    double frame_burst = 1000;                     //   past this: close 1008
+    std::int64_t access_ttl_s = 900;               // access token lifetime
+    std::int64_t refresh_ttl_s = 30 * 24 * 3600;   // refresh token lifetime
+    std::int64_t ticket_ttl_s = 30;                // WebSocket ticket lifetime
+    std::size_t max_connections = 19000;           // sockets per process: past this 503
+};
+
+}  // namespace natter

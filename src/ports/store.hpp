@@ -1,0 +1,154 @@
+#pragma once
+// The store ports: narrow interfaces, one per kind of data. Every call names
+// the user or conversation it touches, so a sharded adapter can route it to
+// that key's shard without the service knowing shards exist.
+//
+// Thread-safety: every method may be called from any thread at once.
+// Synchronous methods may block on disk or network: call them off the I/O
+// threads. Methods taking a callback return at once and call it exactly once,
+// on a thread of the adapter's; callbacks must not block.
+#include <cstdint>
+#include <functional>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "core/error.hpp"
+#include "core/ids.hpp"
+#include "core/message.hpp"
+
+namespace natter {
+
+struct UserRecord {
+    UserId user_id = 0;
+    std::string username;
+    std::string password_hash;  // argon2id, encoded
+    std::string display_name;
+    std::string description;
+    std::optional<std::uint64_t> avatar_media_id;
+    std::int64_t created_at = 0;
+};
+
+struct ProfilePatch {
+    std::optional<std::string> display_name;
+    std::optional<std::string> description;
+    std::optional<std::optional<std::uint64_t>> avatar_media_id;  // set, or clear
+};
+
+class UserStore {
+public:
+    virtual ~UserStore() = default;
+    // conflict when the username is taken.
+    virtual Result<Ok> create_user(const UserRecord& user) = 0;
+    virtual std::optional<UserRecord> user_by_id(UserId user) = 0;
+    virtual std::optional<UserRecord> user_by_name(const std::string& username) = 0;
+    // not_found when the user is gone.
+    virtual Result<UserRecord> update_profile(UserId user, const ProfilePatch& patch) = 0;
+};
+
+struct DeviceRecord {
+    UserId user_id = 0;
+    DeviceId device_id = 0;
+    std::string device_name;
+    std::int64_t generation = 0;  // bumped on revocation: older access tokens stop working
+    std::int64_t created_at = 0;
+    std::int64_t last_seen = 0;
+};
+
+// What presenting a refresh token did.
+struct RefreshOutcome {
+    enum class Kind { rotated, replayed, unknown } kind = Kind::unknown;
+    DeviceRecord device;  // rotated: the device, generation unchanged; replayed: after revocation
+};
+
+class DeviceStore {
+public:
+    virtual ~DeviceStore() = default;
+    // Signs a device in: `existing` names one of the user's devices to reuse,
+    // otherwise a device `new_id` is added. conflict past `max_devices`;
+    // not_found when `existing` is not one of the user's devices.
+    virtual Result<DeviceRecord> open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,
+                                             const std::string& name, std::int64_t now, std::size_t max_devices) = 0;
+    virtual std::vector<DeviceRecord> devices(UserId user) = 0;
+    virtual std::optional<DeviceRecord> device(UserId user, DeviceId device) = 0;
+    virtual void touch_device(UserId user, DeviceId device, std::int64_t now) = 0;
+    // Removes the device with its tokens and inbox. false when it was not there.
+    virtual bool remove_device(UserId user, DeviceId device) = 0;
+    // Revokes every token of the device (bumps its generation). false when absent.
+    virtual bool revoke_device(UserId user, DeviceId device) = 0;
+
+    // Refresh tokens, stored as hashes, grouped per device.
+    virtual void add_refresh_token(UserId user, DeviceId device, const std::string& token_hash,
+                                   std::int64_t expires_at) = 0;
+    // Spends `token_hash` and stores `next_hash` in its place. A token spent
+    // before revokes the device it belongs to (replay of a stolen token).
+    virtual RefreshOutcome rotate_refresh_token(UserId user, const std::string& token_hash,
+                                                const std::string& next_hash, std::int64_t next_expires_at,
+                                                std::int64_t now) = 0;
+
+    // WebSocket tickets: single use, short-lived.
+    virtual void add_ticket(UserId user, DeviceId device, const std::string& ticket_hash, std::int64_t expires_at) = 0;
+    // The device the ticket was issued to, once; nullopt when unknown, used or expired.
+    virtual std::optional<DeviceId> take_ticket(UserId user, const std::string& ticket_hash, std::int64_t now) = 0;
+};
+
+// A send as the service hands it to the conversation's home shard.
+struct SendRequest {
+    std::string conversation_id;
+    std::vector<UserId> participants;  // direct: both users (once for a chat with oneself)
+    UserId recipient = 0;              // direct: must exist, else not_found
+    UserId sender = 0;
+    DeviceId sender_device = 0;
+    std::string client_msg_id;
+    std::string payload_hash;  // same client_msg_id with another hash: conflict
+    MessageId new_message_id = 0;
+    MessageKind kind = MessageKind::text;
+    std::string to_json;
+    std::string body;
+    std::string attachment_json;
+    std::int64_t ts = 0;
+};
+
+// One inbox row written by a send.
+struct InboxTarget {
+    UserId user = 0;
+    DeviceId device = 0;
+    InboxId inbox_id = 0;
+};
+
+struct SendOutcome {
+    StoredMessage message;
+    bool duplicate = false;            // a retry: the first send's result, nothing new written
+    std::vector<InboxTarget> targets;  // recipients' devices first, then the sender's other devices
+};
+
+class MessageStore {
+public:
+    virtual ~MessageStore() = default;
+    // In one transaction: dedupe on (sender, client_msg_id), take the next
+    // seq, store the message and its fan-out to every device of every
+    // participant but the sending device. The callback runs after commit.
+    // conflict when client_msg_id was used with another payload.
+    virtual void commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) = 0;
+};
+
+class InboxStore {
+public:
+    virtual ~InboxStore() = default;
+    // The device's waiting messages with inbox_id > after, oldest first.
+    virtual std::vector<InboxItem> read_inbox(UserId user, DeviceId device, InboxId after, std::size_t limit) = 0;
+    // Deletes the device's rows for these messages; reports how many were there.
+    virtual void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
+                     std::function<void(std::size_t removed)> done) = 0;
+    virtual std::size_t inbox_depth(UserId user, DeviceId device) = 0;
+};
+
+// The store as the wiring hands it to the service.
+struct Stores {
+    UserStore* users = nullptr;
+    DeviceStore* devices = nullptr;
+    MessageStore* messages = nullptr;
+    InboxStore* inbox = nullptr;
+};
+
+}  // namespace natter

@@ -1,0 +1,207 @@
+#include "sessions/device_session.hpp"
+
+#include <nlohmann/json.hpp>
+
+#include "chat/frames.hpp"
+#include "sessions/session_registry.hpp"
+
+namespace natter {
+
+using nlohmann::json;
+
+namespace {
+// The optional string field `name`, or an error naming it.
+std::optional<Error> get_string(const json& j, const char* name, std::optional<std::string>& out) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) return err(Code::invalid, std::string(name) + " must be a string");
+    out = it->get<std::string>();
+    return std::nullopt;
+}
+
+std::optional<std::uint64_t> get_id(const json& j) {
+    if (!j.is_string()) return std::nullopt;
+    return parse_id(j.get_ref<const std::string&>());
+}
+}  // namespace
+
+DeviceSession::DeviceSession(Principal who, std::weak_ptr<Connection> conn, MessagingService& messaging,
+                             SessionRegistry& registry, const Limits& limits, const Clock& clock)
+    : who_(who),
+      conn_(std::move(conn)),
+      messaging_(messaging),
+      registry_(registry),
+      limits_(limits),
+      clock_(clock),
+      frame_bucket_(limits.frame_rate_per_s, limits.frame_burst) {}
+
+template <class Fn>
+void DeviceSession::on_strand(Fn&& fn) {
+    if (auto c = conn_.lock()) c->post(std::forward<Fn>(fn));
+}
+
+void DeviceSession::start() {
+    registry_.attach(shared_from_this());
+    maybe_pull();
+}
+
+void DeviceSession::on_closed() {
+    if (closed_) return;
+    closed_ = true;
+    registry_.detach(this);
+}
+
+void DeviceSession::close(int code, std::string reason) {
+    if (auto c = conn_.lock()) c->close(code, std::move(reason));
+}
+
+void DeviceSession::push(std::shared_ptr<const std::string> frame) {
+    if (auto c = conn_.lock()) c->send(std::move(frame));
+}
+
+void DeviceSession::reply_error(const std::string& request_id, Error e) {
+    push(std::make_shared<const std::string>(error_frame(request_id, e)));
+}
+
+void DeviceSession::on_binary() {
+    if (frame_bucket_.take(clock_.now_ms())) return close(close_code::policy, "too many frames");
+    reply_error("", err(Code::invalid, "binary frames are not part of the protocol: send JSON text frames"));
+}
+
+void DeviceSession::on_text(const std::string& text) {
+    if (closed_) return;
+    if (frame_bucket_.take(clock_.now_ms())) return close(close_code::policy, "too many frames");
+    json frame = json::parse(text, nullptr, false);
+    if (frame.is_discarded()) return reply_error("", err(Code::invalid, "frame is not valid JSON (or not UTF-8)"));
+    if (!frame.is_object()) return reply_error("", err(Code::invalid, "frame must be a JSON object"));
+    std::optional<std::string> id, type;
+    if (auto e = get_string(frame, "id", id)) return reply_error("", *e);
+    if (id && id->size() > limits_.max_request_id_chars)
+        return reply_error("", err(Code::too_large, "id is longer than " + std::to_string(limits_.max_request_id_chars) + " bytes"));
+    const std::string request_id = id.value_or("");
+    if (auto e = get_string(frame, "type", type)) return reply_error(request_id, *e);
+    if (!type) return reply_error(request_id, err(Code::invalid, "type is required"));
+    if (*type == "send") return handle_send(request_id, frame);
+    if (*type == "ack") return handle_ack(request_id, frame);
+    if (*type == "ping") return push(std::make_shared<const std::string>(pong_frame(request_id)));
+    if (*type == "sync") {
+        // Push the whole inbox again, then sync_done.
+        ++pull_generation_;
+        cursor_ = 0;
+        in_flight_.clear();
+        caught_up_ = false;
+        sync_pending_ = true;
+        return maybe_pull();
+    }
+    reply_error(request_id, err(Code::invalid, "unknown frame type: " + type->substr(0, 32)));
+}
+
+void DeviceSession::handle_send(const std::string& request_id, const json& frame) {
+    SendCommand cmd;
+    std::optional<std::string> client_msg_id, body;
+    if (auto e = get_string(frame, "client_msg_id", client_msg_id)) return reply_error(request_id, *e);
+    if (!client_msg_id) return reply_error(request_id, err(Code::invalid, "client_msg_id is required"));
+    cmd.client_msg_id = std::move(*client_msg_id);
+    if (auto e = get_string(frame, "body", body)) return reply_error(request_id, *e);
+    cmd.body = std::move(body);
+    auto to = frame.find("to");
+    if (to == frame.end() || !to->is_object() || to->size() != 1)
+        return reply_error(request_id, err(Code::invalid, "to must be {\"user\": id} or {\"group\": id}"));
+    if (auto u = to->find("user"); u != to->end()) {
+        cmd.to_user = get_id(*u);
+        if (!cmd.to_user) return reply_error(request_id, err(Code::invalid, "to.user must be a user id string"));
+    } else if (auto g = to->find("group"); g != to->end()) {
+        cmd.to_group = get_id(*g);
+        if (!cmd.to_group) return reply_error(request_id, err(Code::invalid, "to.group must be a group id string"));
+    } else {
+        return reply_error(request_id, err(Code::invalid, "to must be {\"user\": id} or {\"group\": id}"));
+    }
+    if (auto a = frame.find("attachment"); a != frame.end() && !a->is_null()) {
+        if (!a->is_object()) return reply_error(request_id, err(Code::invalid, "attachment must be an object"));
+        cmd.attachment_json = a->dump();
+    }
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    messaging_.send(who_, std::move(cmd), [weak, request_id](Result<StoredMessage> r) {
+        auto self = weak.lock();
+        if (!self) return;
+        auto frame = std::make_shared<const std::string>(r ? sent_frame(request_id, *r) : error_frame(request_id, r.error()));
+        // Connection::send is safe from any thread; the write is queued on the strand.
+        self->push(std::move(frame));
+    });
+}
+
+void DeviceSession::handle_ack(const std::string& request_id, const json& frame) {
+    auto ids = frame.find("message_ids");
+    if (ids == frame.end() || !ids->is_array())
+        return reply_error(request_id, err(Code::invalid, "message_ids must be an array of message ids"));
+    if (ids->size() > limits_.max_ack_ids)
+        return reply_error(request_id, err(Code::too_large, "at most " + std::to_string(limits_.max_ack_ids) + " ids per ack"));
+    std::vector<MessageId> list;
+    list.reserve(ids->size());
+    for (const auto& j : *ids) {
+        auto id = get_id(j);
+        if (!id) return reply_error(request_id, err(Code::invalid, "message_ids must be an array of message ids"));
+        list.push_back(*id);
+    }
+    for (MessageId id : list) in_flight_.erase(id);
+    if (!list.empty()) messaging_.ack(who_, std::move(list));
+    maybe_pull();
+}
+
+void DeviceSession::on_bus(std::shared_ptr<const BusEvent> ev, InboxId inbox_id) {
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    on_strand([weak, ev = std::move(ev), inbox_id]() mutable {
+        if (auto self = weak.lock()) self->deliver(std::move(ev), inbox_id);
+    });
+}
+
+void DeviceSession::deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id) {
+    if (closed_ || inbox_id <= cursor_) return;  // already pushed on this socket
+    if (caught_up_ && !pulling_ && in_flight_.size() < limits_.push_window) {
+        cursor_ = inbox_id;
+        in_flight_.insert(ev->message_id);
+        return push(ev->frame);
+    }
+    // Behind, or the window is full: the inbox read will bring it, in order.
+    if (pulling_) dirty_ = true;
+    caught_up_ = false;
+    maybe_pull();
+}
+
+void DeviceSession::maybe_pull() {
+    if (closed_ || pulling_ || caught_up_ || in_flight_.size() >= limits_.push_window) return;
+    std::size_t room = limits_.push_window - in_flight_.size();
+    pulling_ = true;
+    dirty_ = false;
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    auto generation = pull_generation_;
+    messaging_.read_inbox(who_, cursor_, room, [weak, generation, room](Result<std::vector<InboxItem>> items) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->on_strand([self, generation, room, items = std::move(items)]() mutable {
+            self->on_pulled(generation, room, std::move(items));
+        });
+    });
+}
+
+void DeviceSession::on_pulled(std::uint64_t generation, std::size_t asked, Result<std::vector<InboxItem>> items) {
+    pulling_ = false;
+    if (closed_) return;
+    if (generation != pull_generation_) return maybe_pull();  // a `sync` restarted the drain
+    if (!items) return close(close_code::internal, "inbox unavailable: reconnect");
+    for (const auto& item : *items) {
+        if (item.inbox_id <= cursor_) continue;
+        cursor_ = item.inbox_id;
+        in_flight_.insert(item.message.message_id);
+        push(std::make_shared<const std::string>(message_frame(item.message)));
+    }
+    caught_up_ = items->size() < asked && !dirty_;
+    dirty_ = false;
+    if (caught_up_ && sync_pending_) {
+        sync_pending_ = false;
+        push(std::make_shared<const std::string>(sync_done_frame(in_flight_.size())));
+    }
+    maybe_pull();
+}
+
+}  // namespace natter

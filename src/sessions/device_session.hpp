@@ -1,0 +1,75 @@
+#pragma once
+// One connected device: parses its frames, runs them through the chat
+// service, and pushes its inbox with a window of unacked messages.
+//
+// Delivery: the inbox is the source of truth. `cursor_` is the highest inbox
+// row pushed on this socket. A bus event for a row past the cursor is pushed
+// at once while the socket is caught up and has room in its window;
+// otherwise the session reads the inbox from the cursor when room frees up.
+// So nothing written before or during the connect is missed, nothing is
+// pushed twice on one socket (unless the client asks with `sync`), and live
+// pushes never overtake older inbox rows.
+//
+// Every method but on_bus runs on the connection's strand.
+#include <memory>
+#include <string>
+#include <unordered_set>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "chat/accounts.hpp"
+#include "chat/messaging.hpp"
+#include "chat/rate_limiter.hpp"
+#include "core/limits.hpp"
+#include "ports/bus.hpp"
+#include "ports/clock.hpp"
+#include "sessions/connection.hpp"
+
+namespace natter {
+
+class SessionRegistry;
+
+class DeviceSession : public std::enable_shared_from_this<DeviceSession> {
+public:
+    DeviceSession(Principal who, std::weak_ptr<Connection> conn, MessagingService& messaging,
+                  SessionRegistry& registry, const Limits& limits, const Clock& clock);
+
+    const Principal& principal() const { return who_; }
+    void start();                           // subscribe (via the registry), then drain the inbox
+    void on_text(const std::string& text);  // one text frame from the client
+    void on_binary();                       // a binary frame: not part of the protocol
+    void on_closed();                       // the socket is gone
+    // From the bus, any thread.
+    void on_bus(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
+    void close(int code, std::string reason);  // any thread
+
+private:
+    void handle_send(const std::string& request_id, const nlohmann::json& frame);
+    void handle_ack(const std::string& request_id, const nlohmann::json& frame);
+    void deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
+    void maybe_pull();
+    void on_pulled(std::uint64_t generation, std::size_t asked, Result<std::vector<InboxItem>> items);
+    void push(std::shared_ptr<const std::string> frame);
+    void reply_error(const std::string& request_id, Error e);
+    template <class Fn>
+    void on_strand(Fn&& fn);
+
+    Principal who_;
+    std::weak_ptr<Connection> conn_;
+    MessagingService& messaging_;
+    SessionRegistry& registry_;
+    const Limits& limits_;
+    const Clock& clock_;
+    TokenBucket frame_bucket_;
+    bool closed_ = false;
+
+    InboxId cursor_ = 0;                       // highest inbox row pushed on this socket
+    std::unordered_set<MessageId> in_flight_;  // pushed, not yet acked
+    bool pulling_ = false;                     // an inbox read is outstanding
+    bool dirty_ = false;                       // a bus event came during the read
+    bool caught_up_ = false;                   // the last read found no more rows
+    bool sync_pending_ = true;                 // send sync_done when caught up
+    std::uint64_t pull_generation_ = 0;        // bumped by `sync`, to drop stale reads
+};
+
+}  // namespace natter

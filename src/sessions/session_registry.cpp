@@ -1,0 +1,85 @@
+#include "sessions/session_registry.hpp"
+
+#include <vector>
+
+#include "sessions/device_session.hpp"
+
+namespace natter {
+
+void SessionRegistry::attach(const std::shared_ptr<DeviceSession>& session) {
+    const auto who = session->principal();
+    std::shared_ptr<DeviceSession> replaced;
+    {
+        std::lock_guard lock(mu_);
+        auto& entry = users_[who.user];
+        if (!entry.subscription) {
+            entry.subscription = bus_.subscribe(who.user, [this, user = who.user](std::shared_ptr<const BusEvent> ev) {
+                dispatch(user, ev);
+            });
+        }
+        auto& slot = entry.devices[who.device];
+        replaced = slot.lock();
+        if (!replaced) ++count_;
+        slot = session;
+    }
+    if (replaced) replaced->close(close_code::replaced, "replaced by a newer connection of this device");
+}
+
+void SessionRegistry::detach(const DeviceSession* session) {
+    const auto who = session->principal();
+    std::unique_ptr<Subscription> drop;  // unsubscribed outside the lock
+    {
+        std::lock_guard lock(mu_);
+        auto it = users_.find(who.user);
+        if (it == users_.end()) return;
+        auto d = it->second.devices.find(who.device);
+        if (d == it->second.devices.end()) return;
+        auto current = d->second.lock();
+        if (current && current.get() != session) return;  // a newer session holds the slot
+        it->second.devices.erase(d);
+        --count_;
+        if (it->second.devices.empty()) {
+            drop = std::move(it->second.subscription);
+            users_.erase(it);
+        }
+    }
+}
+
+std::size_t SessionRegistry::sessions() const {
+    std::lock_guard lock(mu_);
+    return count_;
+}
+
+void SessionRegistry::close_all(int code, const std::string& reason) {
+    std::vector<std::shared_ptr<DeviceSession>> all;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [user, entry] : users_)
+            for (auto& [device, weak] : entry.devices)
+                if (auto s = weak.lock()) all.push_back(std::move(s));
+    }
+    for (auto& s : all) s->close(code, reason);
+}
+
+void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent>& ev) {
+    // Copy the targets out of the lock before calling into sessions.
+    std::vector<std::pair<std::shared_ptr<DeviceSession>, InboxId>> targets;
+    std::shared_ptr<DeviceSession> revoked;
+    {
+        std::lock_guard lock(mu_);
+        auto it = users_.find(user);
+        if (it == users_.end()) return;
+        auto& devices = it->second.devices;
+        if (ev->kind == BusEvent::Kind::revoke) {
+            if (auto d = devices.find(ev->device); d != devices.end()) revoked = d->second.lock();
+        } else {
+            for (const auto& [device, inbox_id] : ev->inbox)
+                if (auto d = devices.find(device); d != devices.end())
+                    if (auto s = d->second.lock()) targets.emplace_back(std::move(s), inbox_id);
+        }
+    }
+    if (revoked) revoked->close(close_code::revoked, "credentials revoked: log in again");
+    for (auto& [s, inbox_id] : targets) s->on_bus(ev, inbox_id);
+}
+
+}  // namespace natter

@@ -1,0 +1,65 @@
+#pragma once
+// Internal to the transport: what server.cpp and ws_session.cpp share.
+#include <atomic>
+#include <deque>
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/beast/core.hpp>
+#include <boost/beast/http.hpp>
+#include <boost/beast/websocket.hpp>
+
+#include "sessions/connection.hpp"
+#include "sessions/device_session.hpp"
+#include "transport/server.hpp"
+
+namespace natter::transport {
+
+namespace beast = boost::beast;
+namespace http = boost::beast::http;
+namespace websocket = boost::beast::websocket;
+namespace net = boost::asio;
+using tcp = boost::asio::ip::tcp;
+
+struct Shared {
+    ServerDeps deps;
+    std::atomic<std::size_t> websockets{0};
+};
+
+// One WebSocket: owns the socket, the outbound queue (one write in flight),
+// and the DeviceSession that speaks the protocol over it.
+class WsSession final : public Connection, public std::enable_shared_from_this<WsSession> {
+public:
+    WsSession(tcp::socket&& socket, Shared& shared, Principal who);
+    ~WsSession() override;
+    void accept(http::request<http::string_body> req);
+
+    void send(std::shared_ptr<const std::string> frame) override;
+    void close(int code, std::string reason) override;
+    void post(std::function<void()> fn) override;
+
+private:
+    void on_accept(beast::error_code ec);
+    void do_read();
+    void on_read(beast::error_code ec, std::size_t bytes);
+    void enqueue(std::shared_ptr<const std::string> frame);
+    void do_write();
+    void on_write(beast::error_code ec, std::size_t bytes);
+    void start_close(int code, std::string reason);
+    void do_close();
+    void finish();
+
+    websocket::stream<beast::tcp_stream> ws_;
+    beast::flat_buffer buffer_;
+    Shared& shared_;
+    Principal who_;
+    std::shared_ptr<DeviceSession> session_;
+    std::deque<std::shared_ptr<const std::string>> queue_;
+    std::size_t queued_bytes_ = 0;
+    bool writing_ = false;
+    bool closing_ = false;      // no more frames: a close is pending or done
+    bool close_sent_ = false;
+    bool finished_ = false;
+    websocket::close_reason close_reason_;
+};
+
+}  // namespace natter::transport

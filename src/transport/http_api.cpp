@@ -1,0 +1,233 @@
+#include "transport/http_api.hpp"
+
+#include <nlohmann/json.hpp>
+
+namespace natter {
+
+using nlohmann::json;
+
+namespace {
+
+HttpResponse json_response(int status, const json& j) { return HttpResponse{status, j.dump()}; }
+HttpResponse no_content() { return HttpResponse{204, ""}; }
+
+json user_json(const UserRecord& u) {
+    json j = {{"user_id", id_string(u.user_id)},
+              {"username", u.username},
+              {"display_name", u.display_name},
+              {"description", u.description}};
+    if (u.avatar_media_id) j["avatar_media_id"] = id_string(*u.avatar_media_id);
+    return j;
+}
+
+json grant_json(const SessionGrant& g) {
+    return {{"user_id", id_string(g.user)},
+            {"device_id", id_string(g.device)},
+            {"access_token", g.access_token},
+            {"expires_in", g.expires_in},
+            {"refresh_token", g.refresh_token}};
+}
+
+// The request body as a JSON object, or an error response.
+std::optional<HttpResponse> parse_body(const HttpRequest& req, json& out) {
+    out = json::parse(req.body, nullptr, false);
+    if (out.is_discarded() || !out.is_object())
+        return error_response(err(Code::invalid, "body must be a JSON object"));
+    return std::nullopt;
+}
+
+// Reads an optional string field; a present non-string is an error.
+std::optional<HttpResponse> field(const json& j, const char* name, std::optional<std::string>& out) {
+    auto it = j.find(name);
+    if (it == j.end() || it->is_null()) return std::nullopt;
+    if (!it->is_string()) return error_response(err(Code::invalid, std::string(name) + " must be a string"));
+    out = it->get<std::string>();
+    return std::nullopt;
+}
+
+std::optional<HttpResponse> required(const json& j, const char* name, std::string& out) {
+    std::optional<std::string> v;
+    if (auto e = field(j, name, v)) return e;
+    if (!v) return error_response(err(Code::invalid, std::string(name) + " is required"));
+    out = std::move(*v);
+    return std::nullopt;
+}
+
+template <class T, class Fn>
+HttpResponse answer(Result<T> r, Fn&& ok) {
+    if (!r) return error_response(r.error());
+    return ok(*r);
+}
+
+int hex(char c) {
+    if (c >= '0' && c <= '9') return c - '0';
+    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+    return -1;
+}
+
+std::string url_decode(std::string_view s) {
+    std::string out;
+    for (std::size_t i = 0; i < s.size(); ++i) {
+        if (s[i] == '+') {
+            out += ' ';
+        } else if (s[i] == '%' && i + 2 < s.size() + 0 && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
+            out += char(hex(s[i + 1]) * 16 + hex(s[i + 2]));
+            i += 2;
+        } else {
+            out += s[i];
+        }
+    }
+    return out;
+}
+
+}  // namespace
+
+HttpResponse error_response(const Error& e) {
+    json inner = {{"code", code_name(e.code)}, {"message", e.message}};
+    if (e.code == Code::rate_limited) inner["retry_after_ms"] = e.retry_after_ms;
+    return json_response(http_status(e.code), {{"error", inner}});
+}
+
+std::map<std::string, std::string> parse_query(const std::string& query) {
+    std::map<std::string, std::string> out;
+    std::string_view q = query;
+    while (!q.empty()) {
+        auto amp = q.find('&');
+        auto part = q.substr(0, amp);
+        auto eq = part.find('=');
+        if (!part.empty())
+            out.emplace(url_decode(part.substr(0, eq)), eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1)));
+        if (amp == std::string_view::npos) break;
+        q.remove_prefix(amp + 1);
+    }
+    return out;
+}
+
+std::string bearer_token(const std::string& authorization) {
+    constexpr std::string_view kPrefix = "Bearer ";
+    if (authorization.size() <= kPrefix.size() || authorization.compare(0, kPrefix.size(), kPrefix) != 0) return {};
+    return authorization.substr(kPrefix.size());
+}
+
+HttpResponse HttpApi::handle(const HttpRequest& req) {
+    const std::string& m = req.method;
+    const std::string& p = req.path;
+    auto method_not_allowed = [] { return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()}; };
+
+    if (p == "/healthz") return m == "GET" ? json_response(200, {{"status", "ok"}}) : method_not_allowed();
+    if (p == "/readyz") {
+        if (m != "GET") return method_not_allowed();
+        return ready_() ? json_response(200, {{"status", "ready"}}) : error_response(err(Code::unavailable, "not ready"));
+    }
+
+    // Calls that need no credential.
+    if (p == "/v1/accounts") {
+        if (m != "POST") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string username, password;
+        std::optional<std::string> display_name;
+        if (auto e = required(body, "username", username)) return *e;
+        if (auto e = required(body, "password", password)) return *e;
+        if (auto e = field(body, "display_name", display_name)) return *e;
+        return answer(accounts_.register_user(username, password, display_name.value_or("")),
+                      [](UserId id) { return json_response(201, {{"user_id", id_string(id)}}); });
+    }
+    if (p == "/v1/sessions") {
+        if (m != "POST") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string username, password;
+        std::optional<std::string> device_id, device_name;
+        if (auto e = required(body, "username", username)) return *e;
+        if (auto e = required(body, "password", password)) return *e;
+        if (auto e = field(body, "device_id", device_id)) return *e;
+        if (auto e = field(body, "device_name", device_name)) return *e;
+        std::optional<DeviceId> device;
+        if (device_id) {
+            device = parse_id(*device_id);
+            if (!device) return error_response(err(Code::invalid, "device_id must be a device id string"));
+        }
+        return answer(accounts_.login(username, password, device, device_name.value_or("")),
+                      [](const SessionGrant& g) { return json_response(200, grant_json(g)); });
+    }
+    if (p == "/v1/tokens/refresh") {
+        if (m != "POST") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string token;
+        if (auto e = required(body, "refresh_token", token)) return *e;
+        return answer(accounts_.refresh(token), [](const SessionGrant& g) {
+            return json_response(200, {{"access_token", g.access_token},
+                                       {"expires_in", g.expires_in},
+                                       {"refresh_token", g.refresh_token}});
+        });
+    }
+
+    // Everything else needs an access token.
+    bool known = p == "/v1/sessions/current" || p == "/v1/devices" || p.rfind("/v1/devices/", 0) == 0 ||
+                 p == "/v1/ws-tickets" || p == "/v1/users" || p.rfind("/v1/users/", 0) == 0;
+    if (!known) return error_response(err(Code::not_found, "no such endpoint"));
+    auto who = accounts_.authenticate(bearer_token(req.authorization));
+    if (!who) return error_response(who.error());
+
+    if (p == "/v1/sessions/current") {
+        if (m != "DELETE") return method_not_allowed();
+        return answer(accounts_.logout(*who), [](Ok) { return no_content(); });
+    }
+    if (p == "/v1/devices") {
+        if (m != "GET") return method_not_allowed();
+        json list = json::array();
+        for (const auto& d : accounts_.devices(*who))
+            list.push_back({{"device_id", id_string(d.device_id)},
+                            {"device_name", d.device_name},
+                            {"last_seen", d.last_seen},
+                            {"current", d.device_id == who->device}});
+        return json_response(200, {{"devices", list}});
+    }
+    if (p.rfind("/v1/devices/", 0) == 0) {
+        if (m != "DELETE") return method_not_allowed();
+        auto device = parse_id(std::string_view(p).substr(12));
+        if (!device) return error_response(err(Code::not_found, "no such device"));
+        return answer(accounts_.remove_device(*who, *device), [](Ok) { return no_content(); });
+    }
+    if (p == "/v1/ws-tickets") {
+        if (m != "POST") return method_not_allowed();
+        return answer(accounts_.issue_ticket(*who), [](const Ticket& t) {
+            return json_response(201, {{"ticket", t.ticket}, {"expires_in", t.expires_in}});
+        });
+    }
+    if (p == "/v1/users") {
+        if (m != "GET") return method_not_allowed();
+        auto q = parse_query(req.query);
+        auto it = q.find("username");
+        if (it == q.end()) return error_response(err(Code::invalid, "username query parameter is required"));
+        return answer(accounts_.user_by_name(it->second), [](const UserRecord& u) { return json_response(200, user_json(u)); });
+    }
+    if (p == "/v1/users/me") {
+        if (m == "GET")
+            return answer(accounts_.user(who->user), [](const UserRecord& u) { return json_response(200, user_json(u)); });
+        if (m != "PATCH") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        ProfilePatch patch;
+        if (auto e = field(body, "display_name", patch.display_name)) return *e;
+        if (auto e = field(body, "description", patch.description)) return *e;
+        if (body.contains("avatar_media_id")) {
+            std::optional<std::string> avatar;
+            if (auto e = field(body, "avatar_media_id", avatar)) return *e;
+            patch.avatar_media_id = avatar ? parse_id(*avatar) : std::optional<std::uint64_t>();
+        }
+        return answer(accounts_.update_profile(*who, patch), [](const UserRecord& u) { return json_response(200, user_json(u)); });
+    }
+    if (p.rfind("/v1/users/", 0) == 0) {
+        if (m != "GET") return method_not_allowed();
+        auto id = parse_id(std::string_view(p).substr(10));
+        if (!id) return error_response(err(Code::not_found, "no such user"));
+        return answer(accounts_.user(*id), [](const UserRecord& u) { return json_response(200, user_json(u)); });
+    }
+    return error_response(err(Code::not_found, "no such endpoint"));
+}
+
+}  // namespace natter

@@ -1,0 +1,42 @@
+#pragma once
+// The HTTP API of PROTOCOL.md as plain functions of a request: no sockets
+// here, so it is tested directly and Beast stays in the listener. handle()
+// may block (store, argon2): the listener calls it off the I/O threads.
+#include <functional>
+#include <map>
+#include <string>
+
+#include "chat/accounts.hpp"
+
+namespace natter {
+
+struct HttpRequest {
+    std::string method;         // "GET", "POST", ...
+    std::string path;           // without the query
+    std::string query;          // after '?', undecoded
+    std::string authorization;  // the Authorization header
+    std::string body;
+};
+
+struct HttpResponse {
+    int status = 200;
+    std::string body;  // JSON, or empty for 204
+    std::string content_type = "application/json";
+};
+
+HttpResponse error_response(const Error& e);
+std::map<std::string, std::string> parse_query(const std::string& query);
+std::string bearer_token(const std::string& authorization);
+
+class HttpApi {
+public:
+    explicit HttpApi(AccountService& accounts, std::function<bool()> ready = [] { return true; })
+        : accounts_(accounts), ready_(std::move(ready)) {}
+    HttpResponse handle(const HttpRequest& req);
+
+private:
+    AccountService& accounts_;
+    std::function<bool()> ready_;
+};
+
+}  // namespace natter

@@ -1,0 +1,192 @@
+#include <boost/asio/post.hpp>
+#include <boost/asio/strand.hpp>
+#include <spdlog/spdlog.h>
+
+#include <optional>
+#include <thread>
+#include <vector>
+
+#include "transport/beast_session.hpp"
+
+namespace natter {
+
+using namespace transport;
+
+namespace {
+
+constexpr auto kHttpTimeout = std::chrono::seconds(30);
+
+http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
+    http::response<http::string_body> res{http::status(r.status), version};
+    res.set(http::field::server, "natterd");
+    if (!r.body.empty()) res.set(http::field::content_type, r.content_type);
+    res.set(http::field::cache_control, "no-store");
+    res.keep_alive(keep_alive);
+    res.body() = r.body;
+    res.prepare_payload();
+    return res;
+}
+
+// One HTTP connection: reads requests, runs them on the blocking pool, writes
+// the answers; hands WebSocket upgrades to a WsSession once authenticated.
+class HttpSession : public std::enable_shared_from_this<HttpSession> {
+public:
+    HttpSession(tcp::socket&& socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {}
+
+    void run() {
+        net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+    }
+
+private:
+    void do_read() {
+        parser_.emplace();
+        parser_->header_limit(16 * 1024);
+        parser_->body_limit(shared_.deps.limits.max_http_body_bytes);
+        stream_.expires_after(kHttpTimeout);
+        http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    }
+
+    void on_read(beast::error_code ec, std::size_t) {
+        if (ec == http::error::body_limit) {
+            return reply(error_response(err(Code::too_large, "request body is over " +
+                                                                 std::to_string(shared_.deps.limits.max_http_body_bytes) + " bytes")),
+                         11, false);
+        }
+        if (ec) return shutdown();
+        auto req = parser_->release();
+        if (websocket::is_upgrade(req)) return upgrade(std::move(req));
+        HttpRequest r;
+        r.method = std::string(req.method_string());
+        auto target = std::string_view(req.target().data(), req.target().size());
+        auto q = target.find('?');
+        r.path = std::string(target.substr(0, q));
+        if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
+        r.authorization = std::string(req[http::field::authorization]);
+        r.body = std::move(req.body());
+        unsigned version = req.version();
+        bool keep_alive = req.keep_alive();
+        shared_.deps.blocking([self = shared_from_this(), r = std::move(r), version, keep_alive] {
+            HttpResponse res;
+            try {
+                res = self->shared_.deps.api.handle(r);
+            } catch (const std::exception& e) {
+                spdlog::error("http {} {}: {}", r.method, r.path, e.what());
+                res = error_response(err(Code::unavailable, "internal error; retry"));
+            }
+            net::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive] {
+                self->reply(res, version, keep_alive);
+            });
+        });
+    }
+
+    void upgrade(http::request<http::string_body> req) {
+        auto target = std::string_view(req.target().data(), req.target().size());
+        auto q = target.find('?');
+        if (target.substr(0, q) != "/v1/ws")
+            return reply(error_response(err(Code::not_found, "no such endpoint")), req.version(), false);
+        if (shared_.websockets.load() >= shared_.deps.limits.max_connections)
+            return reply(error_response(err(Code::unavailable, "server is full; retry later")), req.version(), false);
+        auto query = parse_query(q == std::string_view::npos ? "" : std::string(target.substr(q + 1)));
+        auto req_ptr = std::make_shared<http::request<http::string_body>>(std::move(req));
+        shared_.deps.blocking([self = shared_from_this(), query = std::move(query), req_ptr] {
+            auto& accounts = self->shared_.deps.accounts;
+            Result<Principal> who = err(Code::unauthorized, "a Bearer token or a ticket is required");
+            auto bearer = bearer_token(std::string((*req_ptr)[http::field::authorization]));
+            auto ticket = query.find("ticket");
+            try {
+                if (!bearer.empty()) who = accounts.authenticate(bearer);
+                else if (ticket != query.end()) who = accounts.authenticate_ticket(ticket->second);
+            } catch (const std::exception& e) {
+                who = err(Code::unavailable, "internal error; retry");
+            }
+            if (who) {
+                auto user = query.find("user");
+                if (user == query.end() || parse_id(user->second) != who->user)
+                    who = err(Code::forbidden, "the user parameter does not match the credential");
+            }
+            net::post(self->stream_.get_executor(), [self, who = std::move(who), req_ptr]() mutable {
+                if (!who) return self->reply(error_response(who.error()), req_ptr->version(), false);
+                self->stream_.expires_never();
+                auto ws = std::make_shared<WsSession>(self->stream_.release_socket(), self->shared_, *who);
+                ws->accept(std::move(*req_ptr));
+            });
+        });
+    }
+
+    void reply(const HttpResponse& r, unsigned version, bool keep_alive) {
+        auto res = std::make_shared<http::response<http::string_body>>(to_beast(r, version, keep_alive));
+        stream_.expires_after(kHttpTimeout);
+        http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
+            if (ec || !res->keep_alive()) return self->shutdown();
+            self->do_read();
+        });
+    }
+
+    void shutdown() {
+        beast::error_code ignored;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_;
+    std::optional<http::request_parser<http::string_body>> parser_;
+    Shared& shared_;
+};
+
+}  // namespace
+
+struct Server::Impl {
+    Impl(ServerConfig c, ServerDeps d) : config(std::move(c)), shared{std::move(d)}, ioc(int(config.io_threads)), acceptor(ioc) {}
+
+    void accept() {
+        acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
+            if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
+            if (!ec) std::make_shared<HttpSession>(std::move(socket), shared)->run();
+            else spdlog::warn("accept: {}", ec.message());  // e.g. out of fds: keep serving the others
+            accept();
+        });
+    }
+
+    ServerConfig config;
+    Shared shared;
+    net::io_context ioc;
+    tcp::acceptor acceptor;
+    std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
+    std::vector<std::thread> threads;
+};
+
+Server::Server(ServerConfig config, ServerDeps deps) : impl_(std::make_unique<Impl>(std::move(config), std::move(deps))) {}
+
+Server::~Server() { stop(); }
+
+std::uint16_t Server::start() {
+    auto& i = *impl_;
+    tcp::endpoint ep(net::ip::make_address(i.config.host), i.config.port);
+    i.acceptor.open(ep.protocol());
+    i.acceptor.set_option(net::socket_base::reuse_address(true));
+    i.acceptor.bind(ep);
+    i.acceptor.listen(net::socket_base::max_listen_connections);
+    i.work.emplace(i.ioc.get_executor());
+    i.accept();
+    for (std::size_t t = 0; t < std::max<std::size_t>(1, i.config.io_threads); ++t)
+        i.threads.emplace_back([&i] { i.ioc.run(); });
+    return i.acceptor.local_endpoint().port();
+}
+
+void Server::stop(int close_code) {
+    auto& i = *impl_;
+    if (i.threads.empty()) return;
+    net::post(i.ioc, [&i] {
+        beast::error_code ignored;
+        i.acceptor.close(ignored);
+    });
+    i.shared.deps.registry.close_all(close_code, "server restarting: reconnect");
+    i.work.reset();
+    i.ioc.stop();
+    for (auto& t : i.threads) t.join();
+    i.threads.clear();
+}
+
+std::size_t Server::connections() const { return impl_->shared.websockets.load(); }
+
+}  // namespace natter

@@ -1,0 +1,63 @@
+#pragma once
+// The network front: HTTP and WebSocket on Boost.Beast. Beast and Asio stay
+// inside server.cpp, ws_session.cpp and blocking_pool.cpp.
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <string>
+
+#include "chat/accounts.hpp"
+#include "chat/messaging.hpp"
+#include "core/limits.hpp"
+#include "ports/clock.hpp"
+#include "sessions/session_registry.hpp"
+#include "transport/http_api.hpp"
+
+namespace natter {
+
+struct ServerConfig {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;  // 0: any free port
+    std::size_t io_threads = 2;
+};
+
+// What the transport calls into.
+struct ServerDeps {
+    HttpApi& api;
+    AccountService& accounts;
+    MessagingService& messaging;
+    SessionRegistry& registry;
+    const Limits& limits;
+    const Clock& clock;
+    std::function<void(std::function<void()>)> blocking;  // runs work off the I/O threads
+};
+
+class Server {
+public:
+    Server(ServerConfig config, ServerDeps deps);
+    ~Server();
+    // Binds and starts the I/O threads; returns the bound port.
+    std::uint16_t start();
+    // Stops accepting, closes every WebSocket with `close_code`, stops the threads.
+    void stop(int close_code = 1012);
+    std::size_t connections() const;
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+// A fixed pool of threads for work that may block (store, argon2).
+class BlockingPool {
+public:
+    explicit BlockingPool(std::size_t threads);
+    ~BlockingPool();
+    void post(std::function<void()> fn);
+    void join();
+
+private:
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace natter

@@ -1,0 +1,118 @@
+#include <boost/asio/post.hpp>
+
+#include "transport/beast_session.hpp"
+
+namespace natter::transport {
+
+WsSession::WsSession(tcp::socket&& socket, Shared& shared, Principal who)
+    : ws_(std::move(socket)), shared_(shared), who_(who) {
+    shared_.websockets++;
+}
+
+WsSession::~WsSession() { shared_.websockets--; }
+
+void WsSession::accept(http::request<http::string_body> req) {
+    // Beast pings an idle peer and drops it when the pings go unanswered.
+    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    ws_.set_option(websocket::stream_base::decorator(
+        [](websocket::response_type& res) { res.set(http::field::server, "natterd"); }));
+    ws_.read_message_max(shared_.deps.limits.max_frame_bytes);
+    ws_.async_accept(req, beast::bind_front_handler(&WsSession::on_accept, shared_from_this()));
+}
+
+void WsSession::on_accept(beast::error_code ec) {
+    if (ec) return finish();
+    session_ = std::make_shared<DeviceSession>(who_, weak_from_this(), shared_.deps.messaging, shared_.deps.registry,
+                                               shared_.deps.limits, shared_.deps.clock);
+    session_->start();
+    do_read();
+}
+
+void WsSession::do_read() {
+    ws_.async_read(buffer_, beast::bind_front_handler(&WsSession::on_read, shared_from_this()));
+}
+
+void WsSession::on_read(beast::error_code ec, std::size_t) {
+    // A frame over read_message_max fails here after Beast sent close 1009.
+    if (ec) return finish();
+    if (ws_.got_text()) {
+        std::string text = beast::buffers_to_string(buffer_.data());
+        buffer_.consume(buffer_.size());
+        session_->on_text(text);
+    } else {
+        buffer_.consume(buffer_.size());
+        session_->on_binary();
+    }
+    do_read();
+}
+
+void WsSession::send(std::shared_ptr<const std::string> frame) {
+    net::post(ws_.get_executor(), [self = shared_from_this(), frame = std::move(frame)]() mutable {
+        self->enqueue(std::move(frame));
+    });
+}
+
+void WsSession::post(std::function<void()> fn) { net::post(ws_.get_executor(), std::move(fn)); }
+
+void WsSession::close(int code, std::string reason) {
+    net::post(ws_.get_executor(), [self = shared_from_this(), code, reason = std::move(reason)]() mutable {
+        self->start_close(code, std::move(reason));
+    });
+}
+
+void WsSession::enqueue(std::shared_ptr<const std::string> frame) {
+    if (closing_ || finished_) return;
+    if (queued_bytes_ + frame->size() > shared_.deps.limits.outbound_queue_bytes) {
+        // The peer does not read: drop what waits (its inbox keeps it) and close.
+        return start_close(close_code::too_slow, "too slow: reconnect and sync");
+    }
+    queued_bytes_ += frame->size();
+    queue_.push_back(std::move(frame));
+    if (!writing_) do_write();
+}
+
+void WsSession::do_write() {
+    writing_ = true;
+    ws_.text(true);
+    ws_.async_write(net::buffer(*queue_.front()), beast::bind_front_handler(&WsSession::on_write, shared_from_this()));
+}
+
+void WsSession::on_write(beast::error_code ec, std::size_t) {
+    writing_ = false;
+    if (ec) return finish();
+    queued_bytes_ -= queue_.front()->size();
+    queue_.pop_front();
+    if (closing_) return do_close();
+    if (!queue_.empty()) do_write();
+}
+
+void WsSession::start_close(int code, std::string reason) {
+    if (closing_ || finished_) return;
+    closing_ = true;
+    if (reason.size() > 120) reason.resize(120);
+    close_reason_ = websocket::close_reason(websocket::close_code(code), reason);
+    // Keep the frame being written (if any); drop the rest.
+    while (queue_.size() > (writing_ ? 1u : 0u)) {
+        queued_bytes_ -= queue_.back()->size();
+        queue_.pop_back();
+    }
+    if (!writing_) do_close();
+}
+
+void WsSession::do_close() {
+    if (close_sent_ || finished_) return;
+    close_sent_ = true;
+    ws_.async_close(close_reason_, [self = shared_from_this()](beast::error_code) {
+        // The read loop ends with `closed` once the peer answers (or times out).
+    });
+}
+
+void WsSession::finish() {
+    if (finished_) return;
+    finished_ = true;
+    if (session_) session_->on_closed();
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);
+}
+
+}  // namespace natter::transport
