@@ -93,11 +93,12 @@ void MessagingService::publish(const SendOutcome& out) {
     for (UserId u : order) bus_.publish(u, per_user[u]);
 }
 
-void MessagingService::ack(const Principal& who, std::vector<MessageId> ids) {
+void MessagingService::ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done) {
     auto asked = ids.size();
-    stores_.inbox->ack(who.user, who.device, std::move(ids), [this, asked](std::size_t removed) {
+    stores_.inbox->ack(who.user, who.device, std::move(ids), [this, asked, done = std::move(done)](std::size_t removed) {
         stats_.acks_removed += removed;
         stats_.acks_ignored += asked - std::min(asked, removed);
+        if (done) done();
     });
 }
 

@@ -46,7 +46,8 @@ public:
     // `done` gets the committed message (the first one, for a retry) or an
     // error; it runs on a store or pool thread.
     void send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done);
-    void ack(const Principal& who, std::vector<MessageId> ids);
+    // `done` runs once the rows are gone, on a store thread.
+    void ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done = {});
     void read_inbox(const Principal& who, InboxId after, std::size_t limit,
                     std::function<void(Result<std::vector<InboxItem>>)> done);
 

@@ -143,8 +143,21 @@ void DeviceSession::handle_ack(const std::string& request_id, const json& frame)
         if (!id) return reply_error(request_id, err(Code::invalid, "message_ids must be an array of message ids"));
         list.push_back(*id);
     }
-    for (MessageId id : list) in_flight_.erase(id);
-    if (!list.empty()) messaging_.ack(who_, std::move(list));
+    for (MessageId id : list) {
+        in_flight_.erase(id);
+        deleting_.insert(id);
+    }
+    // Until the delete commits, an inbox read may still see these rows.
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    auto done = [weak, list] {
+        auto self = weak.lock();
+        if (!self) return;
+        self->on_strand([self, list] {
+            for (MessageId id : list)
+                if (auto it = self->deleting_.find(id); it != self->deleting_.end()) self->deleting_.erase(it);
+        });
+    };
+    if (!list.empty()) messaging_.ack(who_, list, std::move(done));
     maybe_pull();
 }
 
@@ -192,6 +205,7 @@ void DeviceSession::on_pulled(std::uint64_t generation, std::size_t asked, Resul
     for (const auto& item : *items) {
         if (item.inbox_id <= cursor_) continue;
         cursor_ = item.inbox_id;
+        if (deleting_.count(item.message.message_id)) continue;  // acked already
         in_flight_.insert(item.message.message_id);
         push(std::make_shared<const std::string>(message_frame(item.message)));
     }

@@ -65,6 +65,7 @@ private:
 
     InboxId cursor_ = 0;                       // highest inbox row pushed on this socket
     std::unordered_set<MessageId> in_flight_;  // pushed, not yet acked
+    std::unordered_multiset<MessageId> deleting_;  // acked, delete not yet committed
     bool pulling_ = false;                     // an inbox read is outstanding
     bool dirty_ = false;                       // a bus event came during the read
     bool caught_up_ = false;                   // the last read found no more rows

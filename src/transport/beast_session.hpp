@@ -3,6 +3,8 @@
 #include <atomic>
 #include <deque>
 
+#include <boost/asio/steady_timer.hpp>
+
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
@@ -60,6 +62,7 @@ private:
     bool close_sent_ = false;
     bool finished_ = false;
     websocket::close_reason close_reason_;
+    net::steady_timer close_timer_;  // a peer that never answers the close is cut off
 };
 
 }  // namespace natter::transport

@@ -5,7 +5,7 @@
 namespace natter::transport {
 
 WsSession::WsSession(tcp::socket&& socket, Shared& shared, Principal who)
-    : ws_(std::move(socket)), shared_(shared), who_(who) {
+    : ws_(std::move(socket)), shared_(shared), who_(who), close_timer_(ws_.get_executor()) {
     shared_.websockets++;
 }
 
@@ -96,6 +96,14 @@ void WsSession::start_close(int code, std::string reason) {
         queued_bytes_ -= queue_.back()->size();
         queue_.pop_back();
     }
+    // A closing socket takes no more deliveries; its inbox keeps them.
+    if (session_) session_->on_closed();
+    close_timer_.expires_after(std::chrono::seconds(10));
+    close_timer_.async_wait([self = shared_from_this()](beast::error_code ec) {
+        if (ec || self->finished_) return;
+        beast::error_code ignored;
+        beast::get_lowest_layer(self->ws_).socket().close(ignored);
+    });
     if (!writing_) do_close();
 }
 
@@ -110,6 +118,7 @@ void WsSession::do_close() {
 void WsSession::finish() {
     if (finished_) return;
     finished_ = true;
+    close_timer_.cancel();
     if (session_) session_->on_closed();
     beast::error_code ignored;
     beast::get_lowest_layer(ws_).socket().shutdown(tcp::socket::shutdown_both, ignored);

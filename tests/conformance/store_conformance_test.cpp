@@ -1,0 +1,697 @@
+// The store conformance suite: what the service relies on from UserStore,
+// DeviceStore, MessageStore and InboxStore. Every store adapter must pass it
+// unchanged; to add one, write a factory and add it to kStores at the end.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+#include <atomic>
+#include <chrono>
+#include <cstdio>
+#include <functional>
+#include <future>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <stdexcept>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "../common/temp_dir.hpp"
+#include "adapters/sqlite/sqlite_store.hpp"
+#include "core/conversation.hpp"
+#include "ports/store.hpp"
+
+namespace {
+
+using namespace natter;
+using Kind = RefreshOutcome::Kind;
+
+constexpr auto kDeadline = std::chrono::seconds(10);
+constexpr std::int64_t kNow = 1'750'000'000'000;
+constexpr std::size_t kManyDevices = 100;
+
+// ---- the stores under test
+
+// A store adapter with everything it needs (files, connections), and its ports.
+struct StoreUnderTest {
+    virtual ~StoreUnderTest() = default;
+    Stores ports;
+};
+
+struct StoreFactory {
+    std::string name;
+    std::function<std::unique_ptr<StoreUnderTest>()> make;
+};
+
+class SqliteUnderTest final : public StoreUnderTest {
+public:
+    SqliteUnderTest() { ports = store_.ports(); }
+
+private:
+    testutil::TempDir dir_;  // declared first: outlives the store
+    sqlite::SqliteStore store_{sqlite::SqliteConfig{dir_.file("natter.db")}};
+};
+
+void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
+
+const StoreFactory kSqlite{"sqlite", [] { return std::make_unique<SqliteUnderTest>(); }};
+
+// ---- helpers
+
+// Waits for an adapter's callback, failing the test instead of hanging.
+template <class T>
+T await(std::future<T> f) {
+    if (f.wait_for(kDeadline) != std::future_status::ready)
+        throw std::runtime_error("the store's callback did not come within the deadline");
+    return f.get();
+}
+
+// Polls a condition the adapter makes true in the background (no sleeping).
+bool eventually(const std::function<bool()>& condition) {
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    while (!condition()) {
+        if (std::chrono::steady_clock::now() > until) return false;
+        std::this_thread::yield();
+    }
+    return true;
+}
+
+std::string uuid(std::uint64_t n) {
+    char buf[40];
+    std::snprintf(buf, sizeof buf, "00000000-0000-4000-8000-%012llu", static_cast<unsigned long long>(n));
+    return buf;
+}
+
+std::vector<MessageId> message_ids(const std::vector<InboxItem>& items) {
+    std::vector<MessageId> out;
+    for (const auto& i : items) out.push_back(i.message.message_id);
+    return out;
+}
+
+class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
+protected:
+    void SetUp() override {
+        sut_ = GetParam().make();
+        users_ = sut_->ports.users;
+        devices_ = sut_->ports.devices;
+        messages_ = sut_->ports.messages;
+        inbox_ = sut_->ports.inbox;
+    }
+    void TearDown() override { sut_.reset(); }
+
+    std::uint64_t next_id() { return ++last_id_; }
+
+    UserRecord user_record(const std::string& name) {
+        UserRecord u;
+        u.user_id = next_id();
+        u.username = name;
+        u.password_hash = "$argon2id$v=19$m=64,t=1,p=1$c2FsdA$aGFzaA";
+        u.display_name = "Display " + name;
+        u.description = "about " + name;
+        u.created_at = kNow;
+        return u;
+    }
+
+    UserId add_user(const std::string& name) {
+        auto u = user_record(name);
+        auto r = users_->create_user(u);
+        EXPECT_TRUE(r.ok()) << r.error().message;
+        return u.user_id;
+    }
+
+    DeviceId add_device(UserId user) {
+        auto r = devices_->open_device(user, std::nullopt, next_id(), "device", kNow, kManyDevices);
+        EXPECT_TRUE(r.ok()) << r.error().message;
+        return r.ok() ? r->device_id : 0;
+    }
+
+    // A text message in the direct chat of `from` and `to` (or with oneself).
+    SendRequest direct(UserId from, DeviceId device, UserId to) {
+        SendRequest req;
+        req.conversation_id = direct_conversation(from, to).str();
+        req.participants = from == to ? std::vector<UserId>{from} : std::vector<UserId>{from, to};
+        req.recipient = to;
+        req.sender = from;
+        req.sender_device = device;
+        auto n = next_id();
+        req.client_msg_id = uuid(n);
+        req.payload_hash = "hash-" + std::to_string(n);
+        req.new_message_id = next_id();
+        req.to_json = "{\"user\":\"" + id_string(to) + "\"}";
+        req.body = "hello " + std::to_string(n);
+        req.ts = kNow + std::int64_t(n);
+        return req;
+    }
+
+    std::future<Result<SendOutcome>> send_async(SendRequest req) {
+        auto p = std::make_shared<std::promise<Result<SendOutcome>>>();
+        auto f = p->get_future();
+        messages_->commit_send(std::move(req), [p](Result<SendOutcome> r) { p->set_value(std::move(r)); });
+        return f;
+    }
+
+    Result<SendOutcome> send(SendRequest req) { return await(send_async(std::move(req))); }
+
+    // Sends and expects success.
+    SendOutcome sent(SendRequest req) {
+        auto r = send(std::move(req));
+        if (!r.ok()) throw std::runtime_error("commit_send failed: " + r.error().message);
+        return r.value();
+    }
+
+    std::size_t ack(UserId user, DeviceId device, std::vector<MessageId> ids) {
+        auto p = std::make_shared<std::promise<std::size_t>>();
+        auto f = p->get_future();
+        inbox_->ack(user, device, std::move(ids), [p](std::size_t n) { p->set_value(n); });
+        return await(std::move(f));
+    }
+
+    std::vector<InboxItem> inbox(UserId user, DeviceId device, InboxId after = 0, std::size_t limit = 1000) {
+        return inbox_->read_inbox(user, device, after, limit);
+    }
+
+    std::unique_ptr<StoreUnderTest> sut_;
+    UserStore* users_ = nullptr;
+    DeviceStore* devices_ = nullptr;
+    MessageStore* messages_ = nullptr;
+    InboxStore* inbox_ = nullptr;
+    std::atomic<std::uint64_t> last_id_{1000};
+};
+
+void expect_error_code(const Error& e, Code want) { EXPECT_EQ(code_name(e.code), std::string(code_name(want))) << e.message; }
+
+// ---- UserStore
+
+TEST_P(StoreConformance, CreatedUserIsFoundByIdAndName) {
+    auto u = user_record("alice");
+    u.avatar_media_id = std::nullopt;
+    ASSERT_TRUE(users_->create_user(u).ok());
+    for (auto found : {users_->user_by_id(u.user_id), users_->user_by_name("alice")}) {
+        ASSERT_TRUE(found.has_value());
+        EXPECT_EQ(found->user_id, u.user_id);
+        EXPECT_EQ(found->username, "alice");
+        EXPECT_EQ(found->password_hash, u.password_hash);
+        EXPECT_EQ(found->display_name, u.display_name);
+        EXPECT_EQ(found->description, u.description);
+        EXPECT_EQ(found->avatar_media_id, std::nullopt);
+        EXPECT_EQ(found->created_at, kNow);
+    }
+    EXPECT_FALSE(users_->user_by_id(u.user_id + 1).has_value());
+    EXPECT_FALSE(users_->user_by_name("alicia").has_value());
+}
+
+TEST_P(StoreConformance, CreateUserConflictsOnATakenUsername) {
+    auto first = add_user("alice");
+    auto r = users_->create_user(user_record("alice"));
+    ASSERT_FALSE(r.ok());
+    expect_error_code(r.error(), Code::conflict);
+    EXPECT_EQ(users_->user_by_name("alice")->user_id, first);
+}
+
+TEST_P(StoreConformance, UpdateProfileChangesOnlyThePatchedFields) {
+    auto id = add_user("alice");
+    ProfilePatch name_only;
+    name_only.display_name = "Alice A.";
+    auto r = users_->update_profile(id, name_only);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->display_name, "Alice A.");
+    EXPECT_EQ(r->description, "about alice");
+
+    ProfilePatch avatar;
+    avatar.avatar_media_id = std::optional<std::uint64_t>(77);
+    avatar.description = "new";
+    ASSERT_TRUE(users_->update_profile(id, avatar).ok());
+    auto stored = users_->user_by_id(id);
+    EXPECT_EQ(stored->display_name, "Alice A.");
+    EXPECT_EQ(stored->description, "new");
+    EXPECT_EQ(stored->avatar_media_id, std::optional<std::uint64_t>(77));
+
+    ProfilePatch clear;
+    clear.avatar_media_id = std::optional<std::uint64_t>();
+    ASSERT_TRUE(users_->update_profile(id, clear).ok());
+    EXPECT_EQ(users_->user_by_id(id)->avatar_media_id, std::nullopt);
+}
+
+TEST_P(StoreConformance, UpdateProfileOfAnUnknownUserIsNotFound) {
+    ProfilePatch p;
+    p.display_name = "ghost";
+    auto r = users_->update_profile(424242, p);
+    ASSERT_FALSE(r.ok());
+    expect_error_code(r.error(), Code::not_found);
+}
+
+// ---- DeviceStore: devices
+
+TEST_P(StoreConformance, OpenDeviceAddsANewDevice) {
+    auto alice = add_user("alice");
+    auto r = devices_->open_device(alice, std::nullopt, 5555, "phone", kNow, kManyDevices);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->user_id, alice);
+    EXPECT_EQ(r->device_id, 5555u);
+    EXPECT_EQ(r->device_name, "phone");
+    EXPECT_EQ(r->generation, 0);
+    EXPECT_EQ(r->created_at, kNow);
+    EXPECT_EQ(r->last_seen, kNow);
+    auto stored = devices_->device(alice, 5555);
+    ASSERT_TRUE(stored.has_value());
+    EXPECT_EQ(stored->device_name, "phone");
+}
+
+TEST_P(StoreConformance, OpenDeviceReusesAnExistingDevice) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    auto r = devices_->open_device(alice, phone, next_id(), "phone", kNow + 5000, kManyDevices);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    EXPECT_EQ(r->device_id, phone);
+    EXPECT_EQ(r->last_seen, kNow + 5000);
+    EXPECT_EQ(devices_->devices(alice).size(), 1u);
+    EXPECT_EQ(devices_->device(alice, phone)->last_seen, kNow + 5000);
+}
+
+TEST_P(StoreConformance, OpenDeviceWithAnUnknownExistingDeviceIsNotFound) {
+    auto alice = add_user("alice");
+    auto bob = add_user("bob");
+    auto bobs = add_device(bob);
+    for (DeviceId d : {DeviceId(424242), bobs}) {
+        auto r = devices_->open_device(alice, d, next_id(), "x", kNow, kManyDevices);
+        ASSERT_FALSE(r.ok());
+        expect_error_code(r.error(), Code::not_found);
+    }
+    EXPECT_TRUE(devices_->devices(alice).empty());
+}
+
+TEST_P(StoreConformance, OpenDevicePastTheLimitIsAConflict) {
+    auto alice = add_user("alice");
+    auto open_new = [&](UserId u) { return devices_->open_device(u, std::nullopt, next_id(), "d", kNow, 2); };
+    auto first = open_new(alice);
+    ASSERT_TRUE(first.ok());
+    ASSERT_TRUE(open_new(alice).ok());
+    auto third = open_new(alice);
+    ASSERT_FALSE(third.ok());
+    expect_error_code(third.error(), Code::conflict);
+    EXPECT_EQ(devices_->devices(alice).size(), 2u);
+    // Reusing a device at the limit is fine, and other users have their own count.
+    EXPECT_TRUE(devices_->open_device(alice, first->device_id, next_id(), "d", kNow, 2).ok());
+    EXPECT_TRUE(open_new(add_user("bob")).ok());
+}
+
+TEST_P(StoreConformance, DevicesListsOnlyTheUsersOwnDevices) {
+    auto alice = add_user("alice");
+    auto bob = add_user("bob");
+    std::set<DeviceId> alices{add_device(alice), add_device(alice), add_device(alice)};
+    auto bobs = add_device(bob);
+    std::set<DeviceId> listed;
+    for (const auto& d : devices_->devices(alice)) {
+        EXPECT_EQ(d.user_id, alice);
+        listed.insert(d.device_id);
+    }
+    EXPECT_EQ(listed, alices);
+    EXPECT_FALSE(devices_->device(alice, bobs).has_value());
+    EXPECT_TRUE(devices_->device(bob, bobs).has_value());
+    EXPECT_TRUE(devices_->devices(add_user("carol")).empty());
+}
+
+TEST_P(StoreConformance, TouchDeviceUpdatesLastSeen) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    devices_->touch_device(alice, phone, kNow + 60'000);
+    EXPECT_TRUE(eventually([&] { return devices_->device(alice, phone)->last_seen == kNow + 60'000; }));
+}
+
+TEST_P(StoreConformance, RemoveDeviceDropsItsInboxAndTokens) {
+    auto alice = add_user("alice");
+    auto bob = add_user("bob");
+    auto a1 = add_device(alice);
+    auto b1 = add_device(bob), b2 = add_device(bob);
+    devices_->add_refresh_token(bob, b1, "b1-refresh", kNow + 3'600'000);
+    devices_->add_ticket(bob, b1, "b1-ticket", kNow + 30'000);
+    sent(direct(alice, a1, bob));
+    ASSERT_EQ(inbox_->inbox_depth(bob, b1), 1u);
+
+    EXPECT_TRUE(devices_->remove_device(bob, b1));
+    EXPECT_FALSE(devices_->device(bob, b1).has_value());
+    EXPECT_EQ(inbox_->inbox_depth(bob, b1), 0u);
+    EXPECT_TRUE(inbox(bob, b1).empty());
+    EXPECT_EQ(devices_->rotate_refresh_token(bob, "b1-refresh", "next", kNow + 1, kNow).kind, Kind::unknown);
+    EXPECT_FALSE(devices_->take_ticket(bob, "b1-ticket", kNow).has_value());
+    // The user's other device keeps its messages.
+    EXPECT_EQ(inbox_->inbox_depth(bob, b2), 1u);
+    EXPECT_FALSE(devices_->remove_device(bob, b1));
+}
+
+TEST_P(StoreConformance, RevokeDeviceBumpsTheGenerationAndDropsItsTokens) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    devices_->add_refresh_token(alice, phone, "refresh", kNow + 3'600'000);
+    devices_->add_ticket(alice, phone, "ticket", kNow + 30'000);
+    EXPECT_TRUE(devices_->revoke_device(alice, phone));
+    EXPECT_EQ(devices_->device(alice, phone)->generation, 1);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "refresh", "next", kNow + 1, kNow).kind, Kind::unknown);
+    EXPECT_FALSE(devices_->take_ticket(alice, "ticket", kNow).has_value());
+    EXPECT_TRUE(devices_->revoke_device(alice, phone));
+    EXPECT_EQ(devices_->device(alice, phone)->generation, 2);
+    EXPECT_EQ(devices_->devices(alice).size(), 1u);  // revoked, not removed
+    EXPECT_FALSE(devices_->revoke_device(alice, 424242));
+}
+
+// ---- DeviceStore: refresh tokens
+
+TEST_P(StoreConformance, RefreshTokenRotates) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    devices_->add_refresh_token(alice, phone, "t1", kNow + 3'600'000);
+    auto out = devices_->rotate_refresh_token(alice, "t1", "t2", kNow + 7'200'000, kNow + 1000);
+    ASSERT_EQ(out.kind, Kind::rotated);
+    EXPECT_EQ(out.device.user_id, alice);
+    EXPECT_EQ(out.device.device_id, phone);
+    EXPECT_EQ(out.device.generation, 0);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "t2", "t3", kNow + 7'200'000, kNow + 2000).kind, Kind::rotated);
+    EXPECT_EQ(devices_->device(alice, phone)->generation, 0);
+}
+
+TEST_P(StoreConformance, ReplayingASpentRefreshTokenRevokesItsDevice) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice), laptop = add_device(alice);
+    devices_->add_refresh_token(alice, phone, "t1", kNow + 3'600'000);
+    devices_->add_refresh_token(alice, phone, "phone-other", kNow + 3'600'000);
+    devices_->add_refresh_token(alice, laptop, "laptop", kNow + 3'600'000);
+    ASSERT_EQ(devices_->rotate_refresh_token(alice, "t1", "t2", kNow + 3'600'000, kNow).kind, Kind::rotated);
+
+    auto replay = devices_->rotate_refresh_token(alice, "t1", "t3", kNow + 3'600'000, kNow);
+    ASSERT_EQ(replay.kind, Kind::replayed);
+    EXPECT_EQ(replay.device.device_id, phone);
+    EXPECT_EQ(replay.device.generation, 1);
+    EXPECT_EQ(devices_->device(alice, phone)->generation, 1);
+    // Every other refresh token of that device is gone, the stolen one's successor included.
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "t2", "x", kNow + 1, kNow).kind, Kind::unknown);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "t3", "x", kNow + 1, kNow).kind, Kind::unknown);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "phone-other", "x", kNow + 1, kNow).kind, Kind::unknown);
+    // The user's other device is untouched.
+    EXPECT_EQ(devices_->device(alice, laptop)->generation, 0);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "laptop", "laptop2", kNow + 1, kNow).kind, Kind::rotated);
+}
+
+TEST_P(StoreConformance, UnknownRefreshTokenIsUnknown) {
+    auto alice = add_user("alice");
+    auto bob = add_user("bob");
+    devices_->add_refresh_token(alice, add_device(alice), "alices", kNow + 3'600'000);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "nope", "x", kNow + 1, kNow).kind, Kind::unknown);
+    // A token is only found under its own user.
+    EXPECT_EQ(devices_->rotate_refresh_token(bob, "alices", "x", kNow + 1, kNow).kind, Kind::unknown);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "alices", "x", kNow + 1, kNow).kind, Kind::rotated);
+}
+
+TEST_P(StoreConformance, ExpiredRefreshTokenIsUnknown) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    devices_->add_refresh_token(alice, phone, "old", kNow);
+    devices_->add_refresh_token(alice, phone, "fresh", kNow + 1);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "old", "x", kNow + 1, kNow).kind, Kind::unknown);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "fresh", "y", kNow + 1, kNow).kind, Kind::rotated);
+    EXPECT_EQ(devices_->device(alice, phone)->generation, 0);
+}
+
+// ---- DeviceStore: WebSocket tickets
+
+TEST_P(StoreConformance, TicketIsSingleUse) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    devices_->add_ticket(alice, phone, "ticket", kNow + 30'000);
+    EXPECT_EQ(devices_->take_ticket(alice, "ticket", kNow), std::optional<DeviceId>(phone));
+    EXPECT_EQ(devices_->take_ticket(alice, "ticket", kNow), std::nullopt);
+    EXPECT_EQ(devices_->take_ticket(alice, "never-issued", kNow), std::nullopt);
+}
+
+TEST_P(StoreConformance, TicketExpires) {
+    auto alice = add_user("alice");
+    auto phone = add_device(alice);
+    devices_->add_ticket(alice, phone, "ticket", kNow + 30'000);
+    EXPECT_EQ(devices_->take_ticket(alice, "ticket", kNow + 30'000), std::nullopt);
+}
+
+TEST_P(StoreConformance, TicketIsOnlyValidForItsUser) {
+    auto alice = add_user("alice");
+    auto bob = add_user("bob");
+    devices_->add_ticket(alice, add_device(alice), "ticket", kNow + 30'000);
+    EXPECT_EQ(devices_->take_ticket(bob, "ticket", kNow), std::nullopt);
+}
+
+// ---- MessageStore
+
+TEST_P(StoreConformance, SeqCountsOneTwoThreeAndChainsPrevMessageId) {
+    auto alice = add_user("alice");
+    auto bob = add_user("bob");
+    auto a1 = add_device(alice);
+    MessageId prev = 0;
+    for (std::int64_t seq = 1; seq <= 3; ++seq) {
+        auto req = direct(alice, a1, bob);
+        auto out = sent(req);
+        EXPECT_FALSE(out.duplicate);
+        EXPECT_EQ(out.message.seq, seq);
+        EXPECT_EQ(out.message.prev_message_id, prev);
+        EXPECT_EQ(out.message.message_id, req.new_message_id);
+        EXPECT_EQ(out.message.conversation_id, req.conversation_id);
+        EXPECT_EQ(out.message.client_msg_id, req.client_msg_id);
+        EXPECT_EQ(out.message.from_user, alice);
+        EXPECT_EQ(out.message.from_device, a1);
+        EXPECT_EQ(out.message.body, req.body);
+        EXPECT_EQ(out.message.ts, req.ts);
+        prev = out.message.message_id;
+    }
+    // Both sides of a direct chat share the one sequence.
+    auto reply = sent(direct(bob, add_device(bob), alice));
+    EXPECT_EQ(reply.message.seq, 4);
+    EXPECT_EQ(reply.message.prev_message_id, prev);
+}
+
+TEST_P(StoreConformance, EachConversationHasItsOwnSequence) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol");
+    auto a1 = add_device(alice);
+    EXPECT_EQ(sent(direct(alice, a1, bob)).message.seq, 1);
+    EXPECT_EQ(sent(direct(alice, a1, bob)).message.seq, 2);
+    auto to_carol = sent(direct(alice, a1, carol));
+    EXPECT_EQ(to_carol.message.seq, 1);
+    EXPECT_EQ(to_carol.message.prev_message_id, 0u);
+    EXPECT_EQ(sent(direct(alice, a1, alice)).message.seq, 1);
+    EXPECT_EQ(sent(direct(alice, a1, bob)).message.seq, 3);
+}
+
+TEST_P(StoreConformance, ARetryWithTheSamePayloadIsADuplicate) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto req = direct(alice, a1, bob);
+    auto first = sent(req);
+
+    auto retry = req;
+    retry.new_message_id = next_id();  // the service makes a fresh id for every attempt
+    auto again = sent(retry);
+    EXPECT_TRUE(again.duplicate);
+    EXPECT_EQ(again.message.message_id, first.message.message_id);
+    EXPECT_EQ(again.message.seq, first.message.seq);
+    EXPECT_EQ(again.message.prev_message_id, first.message.prev_message_id);
+    EXPECT_EQ(inbox_->inbox_depth(bob, b1), 1u);
+    // The retry took no seq.
+    EXPECT_EQ(sent(direct(alice, a1, bob)).message.seq, 2);
+}
+
+TEST_P(StoreConformance, TheSameClientMsgIdWithAnotherPayloadIsAConflict) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto req = direct(alice, a1, bob);
+    sent(req);
+    auto other = direct(alice, a1, bob);
+    other.client_msg_id = req.client_msg_id;
+    auto r = send(other);
+    ASSERT_FALSE(r.ok());
+    expect_error_code(r.error(), Code::conflict);
+    EXPECT_EQ(inbox_->inbox_depth(bob, b1), 1u);
+    EXPECT_EQ(sent(direct(alice, a1, bob)).message.seq, 2);
+}
+
+TEST_P(StoreConformance, DedupeIsPerSender) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto from_alice = direct(alice, a1, bob);
+    sent(from_alice);
+    auto from_bob = direct(bob, b1, alice);
+    from_bob.client_msg_id = from_alice.client_msg_id;
+    from_bob.payload_hash = from_alice.payload_hash;
+    auto out = sent(from_bob);
+    EXPECT_FALSE(out.duplicate);
+    EXPECT_EQ(out.message.seq, 2);
+}
+
+TEST_P(StoreConformance, SendingToAUserThatDoesNotExistIsNotFound) {
+    auto alice = add_user("alice");
+    auto a1 = add_device(alice), a2 = add_device(alice);
+    auto r = send(direct(alice, a1, 424242));
+    ASSERT_FALSE(r.ok());
+    expect_error_code(r.error(), Code::not_found);
+    EXPECT_EQ(inbox_->inbox_depth(alice, a2), 0u);
+}
+
+TEST_P(StoreConformance, FanOutGoesToTheRecipientFirstThenTheSendersOtherDevices) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), a2 = add_device(alice), a3 = add_device(alice);
+    auto b1 = add_device(bob), b2 = add_device(bob);
+    auto out = sent(direct(alice, a2, bob));
+    ASSERT_EQ(out.targets.size(), 4u);
+    std::set<DeviceId> first_two, last_two;
+    for (std::size_t i = 0; i < 4; ++i) {
+        const auto& t = out.targets[i];
+        EXPECT_EQ(t.user, i < 2 ? bob : alice) << "target " << i;
+        (i < 2 ? first_two : last_two).insert(t.device);
+        // Each target names the inbox row that was written.
+        auto rows = inbox(t.user, t.device);
+        ASSERT_EQ(rows.size(), 1u);
+        EXPECT_EQ(rows[0].inbox_id, t.inbox_id);
+        EXPECT_EQ(rows[0].message.message_id, out.message.message_id);
+    }
+    EXPECT_EQ(first_two, (std::set<DeviceId>{b1, b2}));
+    EXPECT_EQ(last_two, (std::set<DeviceId>{a1, a3}));
+    EXPECT_EQ(inbox_->inbox_depth(alice, a2), 0u);  // never the sending device
+}
+
+TEST_P(StoreConformance, AChatWithOneselfReachesOnlyTheSendersOtherDevices) {
+    auto alice = add_user("alice");
+    auto a1 = add_device(alice), a2 = add_device(alice);
+    auto out = sent(direct(alice, a1, alice));
+    ASSERT_EQ(out.targets.size(), 1u);
+    EXPECT_EQ(out.targets[0].user, alice);
+    EXPECT_EQ(out.targets[0].device, a2);
+    EXPECT_EQ(inbox_->inbox_depth(alice, a1), 0u);
+    EXPECT_EQ(inbox_->inbox_depth(alice, a2), 1u);
+}
+
+// ---- InboxStore
+
+TEST_P(StoreConformance, InboxKeepsTheWholeMessage) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto req = direct(alice, a1, bob);
+    req.kind = MessageKind::image;
+    req.body = "";
+    req.attachment_json = R"({"media_id":"9","mime":"image/png","size":10})";
+    auto out = sent(req);
+    auto rows = inbox(bob, b1);
+    ASSERT_EQ(rows.size(), 1u);
+    const auto& m = rows[0].message;
+    EXPECT_EQ(m.message_id, out.message.message_id);
+    EXPECT_EQ(m.client_msg_id, req.client_msg_id);
+    EXPECT_EQ(m.conversation_id, req.conversation_id);
+    EXPECT_EQ(m.seq, 1);
+    EXPECT_EQ(m.prev_message_id, 0u);
+    EXPECT_EQ(m.kind, MessageKind::image);
+    EXPECT_EQ(m.from_user, alice);
+    EXPECT_EQ(m.from_device, a1);
+    EXPECT_EQ(m.to_json, req.to_json);
+    EXPECT_EQ(m.body, "");
+    EXPECT_EQ(m.attachment_json, req.attachment_json);
+    EXPECT_EQ(m.ts, req.ts);
+}
+
+TEST_P(StoreConformance, ReadInboxIsOrderedAndPagesWithAfterAndLimit) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    std::vector<MessageId> sent_ids;
+    for (int i = 0; i < 5; ++i) sent_ids.push_back(sent(direct(alice, a1, bob)).message.message_id);
+
+    auto all = inbox(bob, b1);
+    ASSERT_EQ(all.size(), 5u);
+    EXPECT_EQ(message_ids(all), sent_ids);
+    for (std::size_t i = 1; i < all.size(); ++i) EXPECT_LT(all[i - 1].inbox_id, all[i].inbox_id);
+
+    auto page = inbox(bob, b1, all[1].inbox_id, 2);
+    EXPECT_EQ(message_ids(page), (std::vector<MessageId>{sent_ids[2], sent_ids[3]}));
+    EXPECT_EQ(message_ids(inbox(bob, b1, 0, 1)), std::vector<MessageId>{sent_ids[0]});
+    EXPECT_TRUE(inbox(bob, b1, all.back().inbox_id, 10).empty());
+    EXPECT_TRUE(inbox(bob, 424242).empty());
+}
+
+TEST_P(StoreConformance, AckRemovesOnlyTheAckingDevicesRows) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob), b2 = add_device(bob);
+    auto m1 = sent(direct(alice, a1, bob)).message.message_id;
+    auto m2 = sent(direct(alice, a1, bob)).message.message_id;
+
+    EXPECT_EQ(ack(bob, b1, {m1}), 1u);
+    EXPECT_EQ(message_ids(inbox(bob, b1)), std::vector<MessageId>{m2});
+    EXPECT_EQ(message_ids(inbox(bob, b2)), (std::vector<MessageId>{m1, m2}));
+}
+
+TEST_P(StoreConformance, AckCountsOnlyIdsThatWereInTheInbox) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto m1 = sent(direct(alice, a1, bob)).message.message_id;
+    auto m2 = sent(direct(alice, a1, bob)).message.message_id;
+    auto m3 = sent(direct(alice, a1, bob)).message.message_id;
+    EXPECT_EQ(ack(bob, b1, {m1}), 1u);
+    EXPECT_EQ(ack(bob, b1, {m1, m2, 424242}), 1u);  // m1 already gone, 424242 never there
+    EXPECT_EQ(ack(bob, b1, {}), 0u);
+    EXPECT_EQ(ack(alice, a1, {m3}), 0u);  // not in the sender's inbox
+    EXPECT_EQ(message_ids(inbox(bob, b1)), std::vector<MessageId>{m3});
+}
+
+TEST_P(StoreConformance, InboxDepthCountsWaitingRows) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    EXPECT_EQ(inbox_->inbox_depth(bob, b1), 0u);
+    std::vector<MessageId> ids;
+    for (int i = 0; i < 3; ++i) ids.push_back(sent(direct(alice, a1, bob)).message.message_id);
+    EXPECT_EQ(inbox_->inbox_depth(bob, b1), 3u);
+    ack(bob, b1, {ids[0], ids[2]});
+    EXPECT_EQ(inbox_->inbox_depth(bob, b1), 1u);
+}
+
+// ---- concurrency
+
+TEST_P(StoreConformance, ConcurrentSendsToOneConversationGetGaplessSeqs) {
+    constexpr int kThreads = 8, kEach = 200;
+    auto alice = add_user("alice"), bob = add_user("bob");
+    add_device(bob);
+    // Each thread is one device, of alice or of bob, sending one message after another.
+    std::vector<std::vector<SendRequest>> requests(kThreads);
+    for (int t = 0; t < kThreads; ++t) {
+        auto [from, to] = t % 2 ? std::pair{alice, bob} : std::pair{bob, alice};
+        DeviceId device = next_id();
+        for (int i = 0; i < kEach; ++i) requests[t].push_back(direct(from, device, to));
+    }
+    std::vector<std::vector<SendOutcome>> results(kThreads);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int t = 0; t < kThreads; ++t) {
+        threads.emplace_back([&, t] {
+            for (auto& req : requests[t]) {
+                auto f = send_async(req);
+                if (f.wait_for(kDeadline) != std::future_status::ready) return void(++failures);
+                auto r = f.get();
+                if (!r.ok()) return void(++failures);
+                results[t].push_back(r.value());
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_EQ(failures.load(), 0);
+
+    std::map<std::int64_t, SendOutcome> by_seq;
+    for (const auto& per_thread : results) {
+        for (std::size_t i = 1; i < per_thread.size(); ++i)
+            EXPECT_LT(per_thread[i - 1].message.seq, per_thread[i].message.seq) << "a sender's order was not kept";
+        for (const auto& out : per_thread) EXPECT_TRUE(by_seq.emplace(out.message.seq, out).second) << out.message.seq;
+    }
+    ASSERT_EQ(by_seq.size(), std::size_t(kThreads * kEach));
+    EXPECT_EQ(by_seq.begin()->first, 1);
+    EXPECT_EQ(by_seq.rbegin()->first, kThreads * kEach);
+    MessageId prev = 0;
+    for (const auto& [seq, out] : by_seq) {
+        ASSERT_EQ(out.message.prev_message_id, prev) << "seq " << seq;
+        prev = out.message.message_id;
+    }
+}
+
+INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite),
+                         [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
+
+}  // namespace
