@@ -27,7 +27,14 @@ std::optional<Error> check_short_text(const std::string& field, const std::strin
 
 AccountService::AccountService(Stores stores, Bus& bus, const PasswordHasher& hasher, const TokenSigner& signer,
                                IdGenerator& ids, const Clock& clock, const Limits& limits)
-    : stores_(stores), bus_(bus), hasher_(hasher), signer_(signer), ids_(ids), clock_(clock), limits_(limits) {
+    : stores_(stores),
+      bus_(bus),
+      hasher_(hasher),
+      signer_(signer),
+      ids_(ids),
+      clock_(clock),
+      limits_(limits),
+      login_limiter_(limits.login_rate_per_s, limits.login_burst) {
     dummy_hash_ = hasher_.hash(base64url(random_bytes(16)));
 }
 
@@ -53,6 +60,11 @@ Result<SessionGrant> AccountService::login(const std::string& username, const st
                                            std::optional<DeviceId> device, const std::string& device_name) {
     if (password.size() > kMaxPassword) return err(Code::unauthorized, "wrong username or password");
     if (auto e = check_short_text("device_name", device_name, kMaxNameChars)) return *e;
+    if (auto wait = login_limiter_.take(std::hash<std::string>{}(username), clock_.now_ms())) {
+        Error e = err(Code::rate_limited, "too many sign-in attempts for this username: wait");
+        e.retry_after_ms = wait;
+        return e;
+    }
     auto user = is_username(username) ? stores_.users->user_by_name(username) : std::nullopt;
     if (!user) {
         hasher_.verify(dummy_hash_, password);
@@ -131,6 +143,8 @@ Result<Ticket> AccountService::issue_ticket(const Principal& who) {
     stores_.devices->add_ticket(who.user, who.device, sha256_hex(t.ticket), clock_.now_ms() + limits_.ticket_ttl_s * 1000);
     return t;
 }
+
+void AccountService::seen(const Principal& who) { stores_.devices->touch_device(who.user, who.device, clock_.now_ms()); }
 
 Result<Ok> AccountService::logout(const Principal& who) {
     stores_.devices->revoke_device(who.user, who.device);

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "chat/password_hasher.hpp"
+#include "chat/rate_limiter.hpp"
 #include "chat/token_signer.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
@@ -49,6 +50,7 @@ public:
     Result<Principal> authenticate(const std::string& access_token);
     Result<Principal> authenticate_ticket(const std::string& ticket);
     Result<Ticket> issue_ticket(const Principal& who);
+    void seen(const Principal& who);  // the device connected: its last_seen moves
     Result<Ok> logout(const Principal& who);
     std::vector<DeviceRecord> devices(const Principal& who);
     Result<Ok> remove_device(const Principal& who, DeviceId device);
@@ -68,6 +70,7 @@ private:
     IdGenerator& ids_;
     const Clock& clock_;
     const Limits& limits_;
+    KeyedRateLimiter login_limiter_;  // password guesses per username
     std::string dummy_hash_;  // verified against when the user is unknown, so timing does not tell
 };
 

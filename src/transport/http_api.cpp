@@ -121,6 +121,8 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
         return ready_() ? json_response(200, {{"status", "ready"}}) : error_response(err(Code::unavailable, "not ready"));
     }
 
+    if (p == "/v1/ws") return error_response(err(Code::invalid, "this endpoint needs a WebSocket upgrade"));
+
     // Calls that need no credential.
     if (p == "/v1/accounts") {
         if (m != "POST") return method_not_allowed();

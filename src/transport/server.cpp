@@ -1,4 +1,5 @@
 #include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
 #include <spdlog/spdlog.h>
 
@@ -96,6 +97,7 @@ private:
             try {
                 if (!bearer.empty()) who = accounts.authenticate(bearer);
                 else if (ticket != query.end()) who = accounts.authenticate_ticket(ticket->second);
+                if (who) accounts.seen(*who);
             } catch (const std::exception& e) {
                 who = err(Code::unavailable, "internal error; retry");
             }
@@ -141,9 +143,17 @@ struct Server::Impl {
     void accept() {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
-            if (!ec) std::make_shared<HttpSession>(std::move(socket), shared)->run();
-            else spdlog::warn("accept: {}", ec.message());  // e.g. out of fds: keep serving the others
-            accept();
+            if (!ec) {
+                std::make_shared<HttpSession>(std::move(socket), shared)->run();
+                return accept();
+            }
+            // Out of file descriptors, most likely: keep serving the open
+            // sockets and try again shortly instead of spinning.
+            spdlog::warn("accept: {}", ec.message());
+            backoff.expires_after(std::chrono::milliseconds(100));
+            backoff.async_wait([this](beast::error_code e) {
+                if (!e) accept();
+            });
         });
     }
 
@@ -151,6 +161,7 @@ struct Server::Impl {
     Shared shared;
     net::io_context ioc;
     tcp::acceptor acceptor;
+    net::steady_timer backoff{ioc};
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
     std::vector<std::thread> threads;
 };

@@ -12,7 +12,7 @@ namespace natter::testutil {
 class TempDir {
 public:
     TempDir() {
-        std::string pattern = "/tmp/natter-test-XXXXXX";
+        std::string pattern = "/tmp/natter-unit-XXXXXX";
         if (!mkdtemp(pattern.data())) throw std::runtime_error("mkdtemp failed");
         path_ = pattern;
     }

@@ -145,6 +145,7 @@ TEST(Limits, AReaderThatDoesNotDrainIsClosed4008AndKeepsItsInbox) {
         auto a = connect_synced(s.port(), alice);
         auto slow = WsClient::connect(s.port(), "user=" + bob.user_id, bob.access_token, nullptr, 16384);
         ASSERT_TRUE(slow);
+        slow->expect("sync_done");  // attached: from here on bob is pushed to live
         // Bob never reads: the kernel's buffers fill, then natterd's queue.
         std::string body;
         for (int i = 0; i < 500; ++i) body += "\xF0\x9F\x98\x80";  // 2 KB of emoji per message

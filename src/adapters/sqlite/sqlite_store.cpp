@@ -330,7 +330,10 @@ T SqliteStore::write_sync(std::function<T(Db&)> body, T on_failure) {
                     *result = body(db);
                     return true;
                 },
-                [&done](bool) { done.set_value(); }});
+                [&done, result](bool committed) {
+                    if (!committed) result->reset();  // rolled back: report the failure, not the body's answer
+                    done.set_value();
+                }});
     fut.wait();
     if (!*result) return on_failure;
     return std::move(**result);
