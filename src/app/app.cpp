@@ -61,11 +61,13 @@ std::uint32_t node_id_of(sqlite::SqliteStore& store, const Config& c) {
 struct App::Impl {
     explicit Impl(Config c, const Clock* injected) : config(std::move(c)) {
         clock = injected ? injected : &system_clock;
+        if (auto problem = check_limits(config.limits); !problem.empty()) throw std::runtime_error("bad limits: " + problem);
         std::error_code ec;
         fs::create_directories(config.data_dir, ec);
         if (ec) throw std::runtime_error("cannot create data directory " + config.data_dir + ": " + ec.message());
         store = std::make_unique<sqlite::SqliteStore>(
-            sqlite::SqliteConfig{(fs::path(config.data_dir) / "natter.db").string(), config.sqlite_sync_full, 4, 1024});
+            sqlite::SqliteConfig{(fs::path(config.data_dir) / "natter.db").string(), config.sqlite_sync_full, 4, 1024,
+                                 config.limits.max_pending_writes});
         ids = std::make_unique<IdGenerator>(node_id_of(*store, config));
         auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
@@ -83,9 +85,13 @@ struct App::Impl {
     }
 
     ~Impl() {
-        // Stop the sockets first, then the work they started, then the store.
-        server.reset();
+        // Stop the I/O threads, then finish the work they started (the pool,
+        // then the store's writer, whose callbacks touch sessions), and only
+        // then destroy the sockets with the io_context they belong to.
+        server->stop();
         pool->join();
+        store.reset();
+        server.reset();
     }
 
     Config config;

@@ -25,6 +25,29 @@ bool parse_listen(const std::string& s, natter::Config& c) {
     return true;
 }
 
+void add_limit_options(CLI::App& cli, natter::Limits& l) {
+    auto* g = cli.add_option_group("Limits", "every bound natterd enforces (docs/PROTOCOL.md, Limits)");
+    g->add_option("--max-frame-bytes", l.max_frame_bytes, "largest WebSocket frame; larger closes 1009")->capture_default_str();
+    g->add_option("--max-http-body-bytes", l.max_http_body_bytes, "largest HTTP body; larger gets 413")->capture_default_str();
+    g->add_option("--max-body-chars", l.max_body_chars, "code points in a message body")->capture_default_str();
+    g->add_option("--max-devices", l.max_devices, "devices per user")->capture_default_str();
+    g->add_option("--push-window", l.push_window, "unacked pushes per socket")->capture_default_str();
+    g->add_option("--outbound-queue-bytes", l.outbound_queue_bytes, "queued bytes per socket; more closes 4008")->capture_default_str();
+    g->add_option("--max-ack-ids", l.max_ack_ids, "message ids in one ack frame")->capture_default_str();
+    g->add_option("--send-rate", l.send_rate_per_s, "sends per user per second")->capture_default_str();
+    g->add_option("--send-burst", l.send_burst, "burst of sends per user")->capture_default_str();
+    g->add_option("--frame-rate", l.frame_rate_per_s, "frames per socket per second")->capture_default_str();
+    g->add_option("--frame-burst", l.frame_burst, "burst of frames per socket; past it closes 1008")->capture_default_str();
+    g->add_option("--login-rate", l.login_rate_per_s, "sign-in attempts per username per second")->capture_default_str();
+    g->add_option("--login-burst", l.login_burst, "burst of sign-in attempts per username")->capture_default_str();
+    g->add_option("--access-ttl", l.access_ttl_s, "access token lifetime, seconds")->capture_default_str();
+    g->add_option("--refresh-ttl", l.refresh_ttl_s, "refresh token lifetime, seconds")->capture_default_str();
+    g->add_option("--ticket-ttl", l.ticket_ttl_s, "WebSocket ticket lifetime, seconds")->capture_default_str();
+    g->add_option("--max-connections", l.max_connections, "WebSockets per process; more get 503")->capture_default_str();
+    g->add_option("--max-pending-requests", l.max_pending_requests, "HTTP requests waiting for a worker; more get 503")->capture_default_str();
+    g->add_option("--max-pending-writes", l.max_pending_writes, "sends waiting for the store; more get unavailable")->capture_default_str();
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -34,11 +57,16 @@ int main(int argc, char** argv) {
     cli.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
     cli.add_option("--data", config.data_dir, "data directory (SQLite file, token key)")->capture_default_str();
     cli.add_option("--threads", config.io_threads, "I/O threads (0: one per core)")->capture_default_str();
-    cli.add_option("--send-rate", config.limits.send_rate_per_s, "sends per user per second")->capture_default_str();
-    cli.add_option("--send-burst", config.limits.send_burst, "burst of sends per user")->capture_default_str();
+    cli.add_option("--node-id", config.node_id, "node id in message ids, 0..1023 (default: generated once, kept in the store)")
+        ->check(CLI::Range(0, 1023));
+    add_limit_options(cli, config.limits);
     CLI11_PARSE(cli, argc, argv);
     if (!parse_listen(listen, config)) {
         std::cerr << "natterd: --listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got '" << listen << "')\n";
+        return 2;
+    }
+    if (auto problem = natter::check_limits(config.limits); !problem.empty()) {
+        std::cerr << "natterd: " << problem << "\n";
         return 2;
     }
 

@@ -41,8 +41,8 @@ AccountService::AccountService(Stores stores, Bus& bus, const PasswordHasher& ha
 Result<UserId> AccountService::register_user(const std::string& username, const std::string& password,
                                              const std::string& display_name) {
     if (!is_username(username)) return err(Code::invalid, "username must be 3-32 characters of a-z, 0-9, _ and .");
-    if (password.size() < kMinPassword || password.size() > kMaxPassword)
-        return err(Code::invalid, "password must be 8-1024 bytes");
+    if (password.size() < kMinPassword) return err(Code::invalid, "password must be at least 8 bytes");
+    if (password.size() > kMaxPassword) return err(Code::too_large, "password must be at most 1024 bytes");
     if (auto e = check_short_text("display_name", display_name, kMaxNameChars)) return *e;
     if (stores_.users->user_by_name(username)) return err(Code::conflict, "username is taken");
     UserRecord u;

@@ -7,6 +7,9 @@ namespace natter {
 using nlohmann::json;
 
 namespace {
+// Messages may quote client input cut at a byte limit: never throw on it.
+std::string safe_dump(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+
 void put_id(json& j, const std::string& request_id) {
     if (!request_id.empty()) j["id"] = request_id;
 }
@@ -28,7 +31,7 @@ std::string message_frame(const StoredMessage& m) {
     if (!m.body.empty()) j["body"] = m.body;
     if (!m.attachment_json.empty()) j["attachment"] = json::parse(m.attachment_json);
     if (!m.event_json.empty()) j["event"] = json::parse(m.event_json);
-    return j.dump();
+    return safe_dump(j);
 }
 
 std::string sent_frame(const std::string& request_id, const StoredMessage& m) {
@@ -42,20 +45,20 @@ std::string sent_frame(const std::string& request_id, const StoredMessage& m) {
         {"ts", m.ts},
     };
     put_id(j, request_id);
-    return j.dump();
+    return safe_dump(j);
 }
 
 std::string error_frame(const std::string& request_id, const Error& e) {
     json j = {{"type", "error"}, {"code", code_name(e.code)}, {"message", e.message}};
     if (e.code == Code::rate_limited) j["retry_after_ms"] = e.retry_after_ms;
     put_id(j, request_id);
-    return j.dump();
+    return safe_dump(j);
 }
 
 std::string pong_frame(const std::string& request_id) {
     json j = {{"type", "pong"}};
     put_id(j, request_id);
-    return j.dump();
+    return safe_dump(j);
 }
 
 std::string sync_done_frame(std::size_t remaining) {

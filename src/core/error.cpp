@@ -12,9 +12,8 @@ const char* code_name(Code c) {
         case Code::too_large: return "too_large";
         case Code::rate_limited: return "rate_limited";
         case Code::unavailable: return "unavailable";
-        case Code::internal: return "internal";
     }
-    return "internal";
+    return "unavailable";
 }
 
 int http_status(Code c) {
@@ -27,7 +26,6 @@ int http_status(Code c) {
         case Code::too_large: return 413;
         case Code::rate_limited: return 429;
         case Code::unavailable: return 503;
-        case Code::internal: return 500;
     }
     return 500;
 }

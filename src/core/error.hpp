@@ -16,8 +16,7 @@ enum class Code {
     conflict,
     too_large,
     rate_limited,
-    unavailable,
-    internal,
+    unavailable,  // retryable: the server could not do it now
 };
 
 const char* code_name(Code c);

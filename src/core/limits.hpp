@@ -3,6 +3,7 @@
 // all are configurable (see docs/PROTOCOL.md, "Limits").
 #include <cstddef>
 #include <cstdint>
+#include <string>
 
 namespace natter {
 
@@ -24,7 +25,16 @@ struct Limits {
     std::int64_t access_ttl_s = 900;               // access token lifetime
     std::int64_t refresh_ttl_s = 30 * 24 * 3600;   // refresh token lifetime
     std::int64_t ticket_ttl_s = 30;                // WebSocket ticket lifetime
-    std::size_t max_connections = 19000;           // sockets per process: past this 503
+    std::size_t max_connections = 19000;           // WebSockets per process: past this 503
+    std::size_t max_pending_requests = 1024;       // HTTP requests and upgrades being worked on: past this 503
+    std::size_t max_pending_writes = 100000;       // sends queued for the store: past this `unavailable`
+
+    // The largest `message` frame a text body can make: every code point
+    // escaped as \uXXXX, plus the envelope.
+    std::size_t max_message_frame_bytes() const { return max_body_chars * 6 + 1024; }
 };
+
+// Empty when the limits make sense together; otherwise what to fix.
+std::string check_limits(const Limits& l);
 
 }  // namespace natter

@@ -64,9 +64,9 @@ struct RefreshOutcome {
 class DeviceStore {
 public:
     virtual ~DeviceStore() = default;
-    // Signs a device in: `existing` names one of the user's devices to reuse,
-    // otherwise a device `new_id` is added. conflict past `max_devices`;
-    // not_found when `existing` is not one of the user's devices.
+    // Signs a device in: when `existing` names one of the user's devices it is
+    // reused; otherwise (absent, unknown, or another user's) a device `new_id`
+    // is added. conflict past `max_devices`.
     virtual Result<DeviceRecord> open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,
                                              const std::string& name, std::int64_t now, std::size_t max_devices) = 0;
     virtual std::vector<DeviceRecord> devices(UserId user) = 0;

@@ -71,6 +71,15 @@ void DeviceSession::on_binary() {
 void DeviceSession::on_text(const std::string& text) {
     if (closed_) return;
     if (frame_bucket_.take(clock_.now_ms())) return close(close_code::policy, "too many frames");
+    try {
+        dispatch(text);
+    } catch (const std::exception& e) {
+        // A bug, not the client's fault: answer and keep the socket.
+        reply_error("", err(Code::unavailable, "internal error; retry"));
+    }
+}
+
+void DeviceSession::dispatch(const std::string& text) {
     json frame = json::parse(text, nullptr, false);
     if (frame.is_discarded()) return reply_error("", err(Code::invalid, "frame is not valid JSON (or not UTF-8)"));
     if (!frame.is_object()) return reply_error("", err(Code::invalid, "frame must be a JSON object"));
@@ -93,7 +102,7 @@ void DeviceSession::on_text(const std::string& text) {
         sync_pending_ = true;
         return maybe_pull();
     }
-    reply_error(request_id, err(Code::invalid, "unknown frame type: " + type->substr(0, 32)));
+    reply_error(request_id, err(Code::invalid, "unknown frame type"));
 }
 
 void DeviceSession::handle_send(const std::string& request_id, const json& frame) {

@@ -44,6 +44,7 @@ public:
     void close(int code, std::string reason);  // any thread
 
 private:
+    void dispatch(const std::string& text);
     void handle_send(const std::string& request_id, const nlohmann::json& frame);
     void handle_ack(const std::string& request_id, const nlohmann::json& frame);
     void deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);

@@ -1,6 +1,8 @@
 #pragma once
 // Internal to the transport: what server.cpp and ws_session.cpp share.
 #include <atomic>
+#include <condition_variable>
+#include <mutex>
 #include <deque>
 
 #include <boost/asio/steady_timer.hpp>
@@ -25,6 +27,9 @@ using tcp = boost::asio::ip::tcp;
 struct Shared {
     ServerDeps deps;
     std::atomic<std::size_t> websockets{0};
+    std::mutex gone_mu;
+    std::condition_variable gone;  // a WebSocket ended: stop() waits on it
+    std::atomic<std::size_t> pending{0};  // requests handed to the blocking pool
 };
 
 // One WebSocket: owns the socket, the outbound queue (one write in flight),

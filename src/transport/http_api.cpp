@@ -8,7 +8,9 @@ using nlohmann::json;
 
 namespace {
 
-HttpResponse json_response(int status, const json& j) { return HttpResponse{status, j.dump()}; }
+HttpResponse json_response(int status, const json& j) {
+    return HttpResponse{status, j.dump(-1, ' ', false, json::error_handler_t::replace)};
+}
 HttpResponse no_content() { return HttpResponse{204, ""}; }
 
 json user_json(const UserRecord& u) {

@@ -55,6 +55,8 @@ private:
         }
         if (ec) return shutdown();
         auto req = parser_->release();
+        if (shared_.pending.load() >= shared_.deps.limits.max_pending_requests)
+            return reply(error_response(err(Code::unavailable, "server is busy; retry")), req.version(), false);
         if (websocket::is_upgrade(req)) return upgrade(std::move(req));
         HttpRequest r;
         r.method = std::string(req.method_string());
@@ -66,7 +68,9 @@ private:
         r.body = std::move(req.body());
         unsigned version = req.version();
         bool keep_alive = req.keep_alive();
+        shared_.pending++;
         shared_.deps.blocking([self = shared_from_this(), r = std::move(r), version, keep_alive] {
+            self->shared_.pending--;
             HttpResponse res;
             try {
                 res = self->shared_.deps.api.handle(r);
@@ -89,7 +93,9 @@ private:
             return reply(error_response(err(Code::unavailable, "server is full; retry later")), req.version(), false);
         auto query = parse_query(q == std::string_view::npos ? "" : std::string(target.substr(q + 1)));
         auto req_ptr = std::make_shared<http::request<http::string_body>>(std::move(req));
+        shared_.pending++;
         shared_.deps.blocking([self = shared_from_this(), query = std::move(query), req_ptr] {
+            self->shared_.pending--;
             auto& accounts = self->shared_.deps.accounts;
             Result<Principal> who = err(Code::unauthorized, "a Bearer token or a ticket is required");
             auto bearer = bearer_token(std::string((*req_ptr)[http::field::authorization]));
@@ -192,6 +198,11 @@ void Server::stop(int close_code) {
         i.acceptor.close(ignored);
     });
     i.shared.deps.registry.close_all(close_code, "server restarting: reconnect");
+    {
+        // Give the close frames a moment to reach well-behaved clients.
+        std::unique_lock lock(i.shared.gone_mu);
+        i.shared.gone.wait_for(lock, i.config.close_grace, [&] { return i.shared.websockets.load() == 0; });
+    }
     i.work.reset();
     i.ioc.stop();
     for (auto& t : i.threads) t.join();

@@ -1,6 +1,7 @@
 #pragma once
 // The network front: HTTP and WebSocket on Boost.Beast. Beast and Asio stay
 // inside server.cpp, ws_session.cpp and blocking_pool.cpp.
+#include <chrono>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -19,6 +20,7 @@ struct ServerConfig {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;  // 0: any free port
     std::size_t io_threads = 2;
+    std::chrono::milliseconds close_grace{2000};  // stop(): how long sockets get to close cleanly
 };
 
 // What the transport calls into.

@@ -9,7 +9,13 @@ WsSession::WsSession(tcp::socket&& socket, Shared& shared, Principal who)
     shared_.websockets++;
 }
 
-WsSession::~WsSession() { shared_.websockets--; }
+WsSession::~WsSession() {
+    {
+        std::lock_guard lock(shared_.gone_mu);
+        shared_.websockets--;
+    }
+    shared_.gone.notify_all();
+}
 
 void WsSession::accept(http::request<http::string_body> req) {
     // Beast pings an idle peer and drops it when the pings go unanswered.

@@ -270,16 +270,19 @@ TEST_P(StoreConformance, OpenDeviceReusesAnExistingDevice) {
     EXPECT_EQ(devices_->device(alice, phone)->last_seen, kNow + 5000);
 }
 
-TEST_P(StoreConformance, OpenDeviceWithAnUnknownExistingDeviceIsNotFound) {
+TEST_P(StoreConformance, OpenDeviceWithAnUnknownOrForeignDeviceIdAddsANewDevice) {
     auto alice = add_user("alice");
     auto bob = add_user("bob");
     auto bobs = add_device(bob);
     for (DeviceId d : {DeviceId(424242), bobs}) {
-        auto r = devices_->open_device(alice, d, next_id(), "x", kNow, kManyDevices);
-        ASSERT_FALSE(r.ok());
-        expect_error_code(r.error(), Code::not_found);
+        auto fresh = next_id();
+        auto r = devices_->open_device(alice, d, fresh, "x", kNow, kManyDevices);
+        ASSERT_TRUE(r.ok()) << r.error().message;
+        EXPECT_EQ(r->device_id, fresh);
+        EXPECT_EQ(r->user_id, alice);
     }
-    EXPECT_TRUE(devices_->devices(alice).empty());
+    EXPECT_EQ(devices_->devices(alice).size(), 2u);
+    EXPECT_EQ(devices_->devices(bob).size(), 1u) << "bob's device must stay bob's";
 }
 
 TEST_P(StoreConformance, OpenDevicePastTheLimitIsAConflict) {

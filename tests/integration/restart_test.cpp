@@ -8,6 +8,7 @@
 #include <unistd.h>
 
 #include <regex>
+#include <thread>
 
 #include "support/test_server.hpp"
 
@@ -91,6 +92,15 @@ TEST(Restart, SigkillLosesNothingThatWasSent) {
     auto a = connect_synced(server.port(), alice);
     a->send(send_frame(bob.user_id, "after restart"));
     EXPECT_EQ(a->expect("sent")["seq"], 301);
+}
+
+TEST(Restart, StoppingClosesSocketsWith1012) {
+    TestServer s;
+    auto alice = signup(s.port(), "alice");
+    auto ws = connect_synced(s.port(), alice);
+    std::thread stopper([&] { s.app().stop(); });  // waits for the close handshakes
+    EXPECT_EQ(ws->wait_close(), 1012);
+    stopper.join();
 }
 
 }  // namespace

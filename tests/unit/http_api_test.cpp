@@ -138,8 +138,9 @@ TEST_F(HttpApiTest, RegisterRejectsABadUsername) {
         expect_error(register_user(name), 400, "invalid");
 }
 
-TEST_F(HttpApiTest, RegisterRejectsAShortPassword) {
+TEST_F(HttpApiTest, RegisterRejectsAShortOrHugePassword) {
     expect_error(register_user("alice", "1234567"), 400, "invalid");
+    expect_error(register_user("alice", std::string(1025, 'p')), 413, "too_large");
     EXPECT_EQ(register_user("alice", "12345678").status, 201);
 }
 
@@ -196,10 +197,12 @@ TEST_F(HttpApiTest, LoginWithADeviceIdReusesThatDevice) {
     EXPECT_EQ(parse(r)["devices"].size(), 1u);
 }
 
-TEST_F(HttpApiTest, LoginWithSomeoneElsesDeviceIdIsRefused) {
+TEST_F(HttpApiTest, LoginWithSomeoneElsesDeviceIdMakesANewDevice) {
     auto bob = new_user("bob");
     ASSERT_EQ(register_user("alice").status, 201);
-    expect_error(login_raw("alice", kPassword, bob.device_id), 404, "not_found");
+    auto r = login_raw("alice", kPassword, bob.device_id);
+    ASSERT_EQ(r.status, 200) << r.body;
+    EXPECT_NE(parse(r)["device_id"], bob.device_id);
     expect_error(login_raw("alice", kPassword, "not-an-id"), 400, "invalid");
 }
 

@@ -437,9 +437,7 @@ Result<UserRecord> SqliteStore::update_profile(UserId user, const ProfilePatch& 
 Result<DeviceRecord> SqliteStore::open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,
                                               const std::string& name, std::int64_t now, std::size_t max_devices) {
     return write_sync<Result<DeviceRecord>>([&](Db& db) -> Result<DeviceRecord> {
-        if (existing) {
-            auto d = load_device(db, user, *existing);
-            if (!d) return err(Code::not_found, "device_id is not one of this user's devices");
+        if (auto d = existing ? load_device(db, user, *existing) : std::nullopt) {
             db.prepare("UPDATE devices SET last_seen=? WHERE user_id=? AND device_id=?")
                 .bind(1, now).bind(2, user).bind(3, *existing).run();
             d->last_seen = now;
@@ -561,6 +559,10 @@ std::optional<DeviceId> SqliteStore::take_ticket(UserId user, const std::string&
 // ---- messages and inboxes
 
 void SqliteStore::commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) {
+    {
+        std::lock_guard lock(queue_mu_);
+        if (queue_.size() >= config_.max_queue) return done(err(Code::unavailable, "the store is overloaded; retry"));
+    }
     auto result = std::make_shared<Result<SendOutcome>>(err(Code::unavailable, "the store could not write the message"));
     auto request = std::make_shared<SendRequest>(std::move(req));
     enqueue(Job{[result, request](Db& db) {

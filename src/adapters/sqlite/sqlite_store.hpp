@@ -24,6 +24,7 @@ struct SqliteConfig {
     bool synchronous_full = true;    // fsync every commit (FULL) or only at checkpoints (NORMAL)
     std::size_t readers = 4;         // read-only connections
     std::size_t max_batch = 1024;    // jobs per transaction
+    std::size_t max_queue = 100000;  // queued sends past which commit_send answers `unavailable`
 };
 
 class SqliteStore final : public UserStore, public DeviceStore, public MessageStore, public InboxStore {

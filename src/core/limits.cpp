@@ -1,0 +1,29 @@
+#include "core/limits.hpp"
+
+namespace natter {
+
+std::string check_limits(const Limits& l) {
+    auto n = [](std::size_t v) { return std::to_string(v); };
+    if (l.max_frame_bytes < 1024 || l.max_frame_bytes > (16u << 20)) return "max_frame_bytes must be 1 KiB..16 MiB";
+    if (l.max_http_body_bytes < 1024 || l.max_http_body_bytes > (16u << 20)) return "max_http_body_bytes must be 1 KiB..16 MiB";
+    if (l.max_body_chars < 1 || l.max_body_chars * 4 + 1024 > l.max_frame_bytes)
+        return "max_body_chars must be at least 1, and a body of 4-byte characters must fit in max_frame_bytes (" +
+               n(l.max_frame_bytes) + ")";
+    if (l.max_devices < 1 || l.max_devices > 1000) return "max_devices must be 1..1000";
+    if (l.push_window < 1 || l.push_window > 100000) return "push_window must be 1..100000";
+    if (l.outbound_queue_bytes < l.push_window * l.max_message_frame_bytes())
+        return "outbound_queue_bytes must hold a full push window: at least push_window x (max_body_chars x 6 + 1024) = " +
+               n(l.push_window * l.max_message_frame_bytes());
+    if (l.max_ack_ids < 1) return "max_ack_ids must be at least 1";
+    if (!(l.send_rate_per_s > 0) || !(l.send_burst >= 1)) return "send_rate must be > 0 and send_burst >= 1";
+    if (!(l.frame_rate_per_s > 0) || !(l.frame_burst >= 1)) return "frame_rate must be > 0 and frame_burst >= 1";
+    if (!(l.login_rate_per_s > 0) || !(l.login_burst >= 1)) return "login_rate must be > 0 and login_burst >= 1";
+    if (l.access_ttl_s < 30 || l.access_ttl_s > 86400) return "access_ttl must be 30..86400 seconds";
+    if (l.refresh_ttl_s < l.access_ttl_s) return "refresh_ttl must be at least access_ttl";
+    if (l.ticket_ttl_s < 1 || l.ticket_ttl_s > 600) return "ticket_ttl must be 1..600 seconds";
+    if (l.max_connections < 1) return "max_connections must be at least 1";
+    if (l.max_pending_requests < 1 || l.max_pending_writes < 1) return "max_pending_requests and max_pending_writes must be at least 1";
+    return "";
+}
+
+}  // namespace natter
