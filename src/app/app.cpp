@@ -5,6 +5,8 @@
 #include <filesystem>
 #include <fstream>
 #include <stdexcept>
+#include <condition_variable>
+#include <mutex>
 #include <thread>
 
 #include <spdlog/spdlog.h>
@@ -12,6 +14,7 @@
 #include "adapters/localbus/local_bus.hpp"
 #include "adapters/sqlite/sqlite_store.hpp"
 #include "chat/accounts.hpp"
+#include "chat/history.hpp"
 #include "chat/messaging.hpp"
 #include "chat/token_signer.hpp"
 #include "core/crypto.hpp"
@@ -62,6 +65,9 @@ struct App::Impl {
     explicit Impl(Config c, const Clock* injected) : config(std::move(c)) {
         clock = injected ? injected : &system_clock;
         if (auto problem = check_limits(config.limits); !problem.empty()) throw std::runtime_error("bad limits: " + problem);
+        if (config.retention.history_s < 0 || config.retention.inbox_s < 1 || config.retention.sweep_interval_s < 1 ||
+            config.retention.batch < 1)
+            throw std::runtime_error("bad retention: history >= 0 s, inbox >= 1 s, sweep interval >= 1 s, batch >= 1");
         std::error_code ec;
         fs::create_directories(config.data_dir, ec);
         if (ec) throw std::runtime_error("cannot create data directory " + config.data_dir + ": " + ec.message());
@@ -78,13 +84,44 @@ struct App::Impl {
         accounts = std::make_unique<AccountService>(store->ports(), bus, *hasher, *signer, *ids, *clock, config.limits);
         messaging = std::make_unique<MessagingService>(store->ports(), bus, *ids, *clock, config.limits, blocking);
         registry = std::make_unique<SessionRegistry>(bus);
-        api = std::make_unique<HttpApi>(*accounts);
+        history = std::make_unique<HistoryService>(store->ports());
+        api = std::make_unique<HttpApi>(*accounts, *history);
+        sweeper = std::make_unique<RetentionSweeper>(*store, *clock, config.retention);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking});
     }
 
+    void start_sweeper() {
+        if (!config.sweeper || sweeper_thread.joinable()) return;
+        sweeper_thread = std::thread([this] {
+            std::unique_lock lock(sweeper_mu);
+            while (!sweeper_stop) {
+                lock.unlock();
+                try {
+                    auto r = sweeper->run_once();
+                    if (r.inbox || r.history || r.dedupe)
+                        spdlog::info("retention: removed {} inbox rows, {} messages, {} idempotency keys", r.inbox, r.history, r.dedupe);
+                } catch (const std::exception& e) {
+                    spdlog::error("retention sweep failed: {}", e.what());
+                }
+                lock.lock();
+                sweeper_cv.wait_for(lock, std::chrono::seconds(config.retention.sweep_interval_s), [this] { return sweeper_stop; });
+            }
+        });
+    }
+
+    void stop_sweeper() {
+        {
+            std::lock_guard lock(sweeper_mu);
+            sweeper_stop = true;
+        }
+        sweeper_cv.notify_all();
+        if (sweeper_thread.joinable()) sweeper_thread.join();
+    }
+
     ~Impl() {
+        stop_sweeper();
         // Stop the I/O threads, then finish the work they started (the pool,
         // then the store's writer, whose callbacks touch sessions), and only
         // then destroy the sockets with the io_context they belong to.
@@ -106,14 +143,28 @@ struct App::Impl {
     std::unique_ptr<AccountService> accounts;
     std::unique_ptr<MessagingService> messaging;
     std::unique_ptr<SessionRegistry> registry;
+    std::unique_ptr<HistoryService> history;
     std::unique_ptr<HttpApi> api;
+    std::unique_ptr<RetentionSweeper> sweeper;
+    std::thread sweeper_thread;
+    std::mutex sweeper_mu;
+    std::condition_variable sweeper_cv;
+    bool sweeper_stop = false;
     std::unique_ptr<Server> server;
 };
 
 App::App(Config config, const Clock* clock) : impl_(std::make_unique<Impl>(std::move(config), clock)) {}
 App::~App() = default;
-std::uint16_t App::start() { return impl_->server->start(); }
-void App::stop() { impl_->server->stop(); }
+std::uint16_t App::start() {
+    auto port = impl_->server->start();
+    impl_->start_sweeper();
+    return port;
+}
+void App::stop() {
+    impl_->stop_sweeper();
+    impl_->server->stop();
+}
+SweepReport App::sweep_now() { return impl_->sweeper->run_once(); }
 const Config& App::config() const { return impl_->config; }
 MessagingService& App::messaging() { return *impl_->messaging; }
 SessionRegistry& App::registry() { return *impl_->registry; }

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/password_hasher.hpp"
+#include "chat/retention.hpp"
 #include "core/limits.hpp"
 
 namespace natter {
@@ -25,6 +26,8 @@ struct Config {
     std::optional<std::uint32_t> node_id;  // default: generated once, kept in the store
     std::string token_key;                 // default: generated once into DATA/token.key
     Limits limits;
+    RetentionPolicy retention;
+    bool sweeper = true;  // run the retention sweeper every retention.sweep_interval_s
     PasswordCost password_cost;
 };
 
@@ -38,6 +41,7 @@ public:
 
     const Config& config() const;
     MessagingService& messaging();
+    SweepReport sweep_now();  // one retention sweep, as the background sweeper does it
     SessionRegistry& registry();
     std::size_t connections() const;
 

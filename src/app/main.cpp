@@ -60,6 +60,10 @@ int main(int argc, char** argv) {
     cli.add_option("--node-id", config.node_id, "node id in message ids, 0..1023 (default: generated once, kept in the store)")
         ->check(CLI::Range(0, 1023));
     add_limit_options(cli, config.limits);
+    auto* r = cli.add_option_group("Retention", "what is kept, and for how long (docs/RETENTION.md)");
+    r->add_option("--history-retention", config.retention.history_s, "seconds history is kept; 0: none beyond delivery")->capture_default_str();
+    r->add_option("--inbox-retention", config.retention.inbox_s, "seconds an undelivered inbox row is kept")->capture_default_str();
+    r->add_option("--sweep-interval", config.retention.sweep_interval_s, "seconds between retention sweeps")->capture_default_str();
     CLI11_PARSE(cli, argc, argv);
     if (!parse_listen(listen, config)) {
         std::cerr << "natterd: --listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got '" << listen << "')\n";

@@ -15,9 +15,9 @@ void put_id(json& j, const std::string& request_id) {
 }
 }  // namespace
 
-std::string message_frame(const StoredMessage& m) {
+namespace {
+json message_json(const StoredMessage& m) {
     json j = {
-        {"type", "message"},
         {"message_id", id_string(m.message_id)},
         {"client_msg_id", m.client_msg_id},
         {"conversation_id", m.conversation_id},
@@ -31,8 +31,17 @@ std::string message_frame(const StoredMessage& m) {
     if (!m.body.empty()) j["body"] = m.body;
     if (!m.attachment_json.empty()) j["attachment"] = json::parse(m.attachment_json);
     if (!m.event_json.empty()) j["event"] = json::parse(m.event_json);
+    return j;
+}
+}  // namespace
+
+std::string message_frame(const StoredMessage& m) {
+    json j = message_json(m);
+    j["type"] = "message";
     return safe_dump(j);
 }
+
+std::string message_object(const StoredMessage& m) { return safe_dump(message_json(m)); }
 
 std::string sent_frame(const std::string& request_id, const StoredMessage& m) {
     json j = {
@@ -61,8 +70,10 @@ std::string pong_frame(const std::string& request_id) {
     return safe_dump(j);
 }
 
-std::string sync_done_frame(std::size_t remaining) {
-    return json{{"type", "sync_done"}, {"remaining", remaining}}.dump();
+std::string sync_done_frame(std::size_t remaining, bool truncated) {
+    json j = {{"type", "sync_done"}, {"remaining", remaining}};
+    if (truncated) j["truncated"] = true;
+    return j.dump();
 }
 
 }  // namespace natter

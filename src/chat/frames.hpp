@@ -12,6 +12,8 @@ std::string message_frame(const StoredMessage& m);
 std::string sent_frame(const std::string& request_id, const StoredMessage& m);
 std::string error_frame(const std::string& request_id, const Error& e);
 std::string pong_frame(const std::string& request_id);
-std::string sync_done_frame(std::size_t remaining);
+std::string sync_done_frame(std::size_t remaining, bool truncated);
+// A message as history lists it: the `message` frame without its type.
+std::string message_object(const StoredMessage& m);
 
 }  // namespace natter

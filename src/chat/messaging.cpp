@@ -102,11 +102,14 @@ void MessagingService::ack(const Principal& who, std::vector<MessageId> ids, std
     });
 }
 
-void MessagingService::read_inbox(const Principal& who, InboxId after, std::size_t limit,
-                                  std::function<void(Result<std::vector<InboxItem>>)> done) {
-    blocking_([this, who, after, limit, done = std::move(done)] {
+void MessagingService::read_inbox(const Principal& who, InboxId after, std::size_t limit, bool check_truncated,
+                                  std::function<void(Result<InboxPage>)> done) {
+    blocking_([this, who, after, limit, check_truncated, done = std::move(done)] {
         try {
-            done(stores_.inbox->read_inbox(who.user, who.device, after, limit));
+            InboxPage page;
+            if (check_truncated) page.truncated = stores_.inbox->take_truncated(who.user, who.device);
+            page.items = stores_.inbox->read_inbox(who.user, who.device, after, limit);
+            done(std::move(page));
         } catch (const std::exception& e) {
             done(err(Code::unavailable, std::string("inbox read failed: ") + e.what()));
         }

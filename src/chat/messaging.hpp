@@ -48,8 +48,13 @@ public:
     void send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done);
     // `done` runs once the rows are gone, on a store thread.
     void ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done = {});
-    void read_inbox(const Principal& who, InboxId after, std::size_t limit,
-                    std::function<void(Result<std::vector<InboxItem>>)> done);
+    struct InboxPage {
+        std::vector<InboxItem> items;
+        bool truncated = false;  // retention dropped rows of this inbox since the last look
+    };
+    // `check_truncated`: also take the device's truncated mark.
+    void read_inbox(const Principal& who, InboxId after, std::size_t limit, bool check_truncated,
+                    std::function<void(Result<InboxPage>)> done);
 
     const MessagingStats& stats() const { return stats_; }
 

@@ -141,6 +141,43 @@ public:
     virtual void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
                      std::function<void(std::size_t removed)> done) = 0;
     virtual std::size_t inbox_depth(UserId user, DeviceId device) = 0;
+    // True once after retention dropped rows of this device's inbox.
+    virtual bool take_truncated(UserId user, DeviceId device) = 0;
+};
+
+// One line of a user's conversation list.
+struct ConversationSummary {
+    std::string conversation_id;
+    std::int64_t last_seq = 0;
+    std::optional<StoredMessage> last_message;  // absent once retention deleted it
+    std::int64_t unread = 0;                    // others' messages after the user's read watermark
+};
+
+class ConversationStore {
+public:
+    virtual ~ConversationStore() = default;
+    // The user's conversations, most recent activity first.
+    virtual std::vector<ConversationSummary> conversations(UserId user, std::size_t limit) = 0;
+    // Messages of the conversation with from_seq <= seq < before_seq (before_seq
+    // 0: no upper bound), newest first, at most `limit`.
+    virtual std::vector<StoredMessage> history(const std::string& conversation_id, std::int64_t from_seq,
+                                               std::int64_t before_seq, std::size_t limit) = 0;
+};
+
+// Deletion of what has outlived its retention, in batches the caller loops
+// over; each call is short so sends interleave with the sweep. Each returns
+// how many rows it removed.
+class RetentionStore {
+public:
+    virtual ~RetentionStore() = default;
+    // Inbox rows created before `cutoff`; their devices are marked truncated.
+    virtual std::size_t expire_inbox(std::int64_t cutoff, std::size_t batch) = 0;
+    // Messages accepted before `cutoff` that no inbox row still waits for.
+    virtual std::size_t expire_history(std::int64_t cutoff, std::size_t batch) = 0;
+    // Idempotency keys made before `cutoff`.
+    virtual std::size_t expire_dedupe(std::int64_t cutoff, std::size_t batch) = 0;
+    // Refresh tokens and tickets past their expiry at `now`.
+    virtual std::size_t expire_credentials(std::int64_t now, std::size_t batch) = 0;
 };
 
 // The store as the wiring hands it to the service.
@@ -149,6 +186,8 @@ struct Stores {
     DeviceStore* devices = nullptr;
     MessageStore* messages = nullptr;
     InboxStore* inbox = nullptr;
+    ConversationStore* conversations = nullptr;
+    RetentionStore* retention = nullptr;
 };
 
 }  // namespace natter

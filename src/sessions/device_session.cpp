@@ -197,32 +197,38 @@ void DeviceSession::maybe_pull() {
     dirty_ = false;
     std::weak_ptr<DeviceSession> weak = weak_from_this();
     auto generation = pull_generation_;
-    messaging_.read_inbox(who_, cursor_, room, [weak, generation, room](Result<std::vector<InboxItem>> items) {
-        auto self = weak.lock();
-        if (!self) return;
-        self->on_strand([self, generation, room, items = std::move(items)]() mutable {
-            self->on_pulled(generation, room, std::move(items));
-        });
-    });
+    bool check_truncated = !truncated_checked_;
+    truncated_checked_ = true;
+    messaging_.read_inbox(who_, cursor_, room, check_truncated,
+                          [weak, generation, room](Result<MessagingService::InboxPage> page) {
+                              auto self = weak.lock();
+                              if (!self) return;
+                              self->on_strand([self, generation, room, page = std::move(page)]() mutable {
+                                  self->on_pulled(generation, room, std::move(page));
+                              });
+                          });
 }
 
-void DeviceSession::on_pulled(std::uint64_t generation, std::size_t asked, Result<std::vector<InboxItem>> items) {
+void DeviceSession::on_pulled(std::uint64_t generation, std::size_t asked, Result<MessagingService::InboxPage> page) {
     pulling_ = false;
     if (closed_) return;
+    if (page && page->truncated) truncated_ = true;
     if (generation != pull_generation_) return maybe_pull();  // a `sync` restarted the drain
-    if (!items) return close(close_code::internal, "inbox unavailable: reconnect");
-    for (const auto& item : *items) {
+    if (!page) return close(close_code::internal, "inbox unavailable: reconnect");
+    const auto& items = page->items;
+    for (const auto& item : items) {
         if (item.inbox_id <= cursor_) continue;
         cursor_ = item.inbox_id;
         if (deleting_.count(item.message.message_id)) continue;  // acked already
         in_flight_.insert(item.message.message_id);
         push(std::make_shared<const std::string>(message_frame(item.message)));
     }
-    caught_up_ = items->size() < asked && !dirty_;
+    caught_up_ = items.size() < asked && !dirty_;
     dirty_ = false;
     if (caught_up_ && sync_pending_) {
         sync_pending_ = false;
-        push(std::make_shared<const std::string>(sync_done_frame(in_flight_.size())));
+        push(std::make_shared<const std::string>(sync_done_frame(in_flight_.size(), truncated_)));
+        truncated_ = false;
     }
     maybe_pull();
 }

@@ -49,7 +49,7 @@ private:
     void handle_ack(const std::string& request_id, const nlohmann::json& frame);
     void deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
     void maybe_pull();
-    void on_pulled(std::uint64_t generation, std::size_t asked, Result<std::vector<InboxItem>> items);
+    void on_pulled(std::uint64_t generation, std::size_t asked, Result<MessagingService::InboxPage> page);
     void push(std::shared_ptr<const std::string> frame);
     void reply_error(const std::string& request_id, Error e);
     template <class Fn>
@@ -71,6 +71,8 @@ private:
     bool dirty_ = false;                       // a bus event came during the read
     bool caught_up_ = false;                   // the last read found no more rows
     bool sync_pending_ = true;                 // send sync_done when caught up
+    bool truncated_checked_ = false;           // the device's truncated mark was taken
+    bool truncated_ = false;                   // tell the next sync_done
     std::uint64_t pull_generation_ = 0;        // bumped by `sync`, to drop stale reads
 };
 

@@ -1,6 +1,10 @@
 #include "transport/http_api.hpp"
 
+#include <charconv>
+
 #include <nlohmann/json.hpp>
+
+#include "chat/frames.hpp"
 
 namespace natter {
 
@@ -81,6 +85,24 @@ std::string url_decode(std::string_view s) {
         }
     }
     return out;
+}
+
+// A non-negative integer query parameter, or an error naming it.
+std::optional<Error> int_param(const std::map<std::string, std::string>& q, const char* name,
+                               std::optional<std::int64_t>& out) {
+    auto it = q.find(name);
+    if (it == q.end()) return std::nullopt;
+    std::int64_t v = 0;
+    const auto& t = it->second;
+    auto [end, ec] = std::from_chars(t.data(), t.data() + t.size(), v);
+    if (t.empty() || ec != std::errc() || end != t.data() + t.size() || v < 0)
+        return err(Code::invalid, std::string(name) + " must be a non-negative integer");
+    out = v;
+    return std::nullopt;
+}
+
+std::optional<std::size_t> as_size(std::optional<std::int64_t> v) {
+    return v ? std::optional<std::size_t>(std::size_t(*v)) : std::nullopt;
 }
 
 }  // namespace
@@ -171,11 +193,13 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
 
     // Everything else needs an access token.
     bool known = p == "/v1/sessions/current" || p == "/v1/devices" || p.rfind("/v1/devices/", 0) == 0 ||
-                 p == "/v1/ws-tickets" || p == "/v1/users" || p.rfind("/v1/users/", 0) == 0;
+                 p == "/v1/ws-tickets" || p == "/v1/users" || p.rfind("/v1/users/", 0) == 0 ||
+                 p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0;
     if (!known) return error_response(err(Code::not_found, "no such endpoint"));
     auto who = accounts_.authenticate(bearer_token(req.authorization));
     if (!who) return error_response(who.error());
 
+    if (p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0) return conversations(*who, req);
     if (p == "/v1/sessions/current") {
         if (m != "DELETE") return method_not_allowed();
         return answer(accounts_.logout(*who), [](Ok) { return no_content(); });
@@ -232,6 +256,42 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
         return answer(accounts_.user(*id), [](const UserRecord& u) { return json_response(200, user_json(u)); });
     }
     return error_response(err(Code::not_found, "no such endpoint"));
+}
+
+HttpResponse HttpApi::conversations(const Principal& who, const HttpRequest& req) {
+    if (req.method != "GET") return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()};
+    auto q = parse_query(req.query);
+    std::optional<std::int64_t> limit, before_seq;
+    if (auto e = int_param(q, "limit", limit)) return error_response(*e);
+    if (req.path == "/v1/conversations") {
+        auto list = history_.conversations(who, as_size(limit));
+        if (!list) return error_response(list.error());
+        std::string body = "{\"conversations\":[";
+        for (std::size_t i = 0; i < list->size(); ++i) {
+            const auto& c = (*list)[i];
+            if (i) body += ',';
+            json j = {{"conversation_id", c.conversation_id}, {"last_seq", c.last_seq}, {"unread", c.unread}};
+            std::string item = j.dump();
+            if (c.last_message) item.insert(item.size() - 1, ",\"last_message\":" + message_object(*c.last_message));
+            body += item;
+        }
+        return HttpResponse{200, body + "]}"};
+    }
+    // /v1/conversations/{id}/messages
+    std::string_view rest = std::string_view(req.path).substr(std::string_view("/v1/conversations/").size());
+    constexpr std::string_view kMessages = "/messages";
+    if (rest.size() <= kMessages.size() || rest.substr(rest.size() - kMessages.size()) != kMessages)
+        return error_response(err(Code::not_found, "no such endpoint"));
+    auto conversation_id = url_decode(rest.substr(0, rest.size() - kMessages.size()));
+    if (auto e = int_param(q, "before_seq", before_seq)) return error_response(*e);
+    auto page = history_.messages(who, conversation_id, before_seq, as_size(limit));
+    if (!page) return error_response(page.error());
+    std::string body = "{\"messages\":[";
+    for (std::size_t i = 0; i < page->size(); ++i) {
+        if (i) body += ',';
+        body += message_object((*page)[i]);
+    }
+    return HttpResponse{200, body + "]}"};
 }
 
 }  // namespace natter

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/accounts.hpp"
+#include "chat/history.hpp"
 
 namespace natter {
 
@@ -30,12 +31,14 @@ std::string bearer_token(const std::string& authorization);
 
 class HttpApi {
 public:
-    explicit HttpApi(AccountService& accounts, std::function<bool()> ready = [] { return true; })
-        : accounts_(accounts), ready_(std::move(ready)) {}
+    HttpApi(AccountService& accounts, HistoryService& history, std::function<bool()> ready = [] { return true; })
+        : accounts_(accounts), history_(history), ready_(std::move(ready)) {}
     HttpResponse handle(const HttpRequest& req);
 
 private:
+    HttpResponse conversations(const Principal& who, const HttpRequest& req);
     AccountService& accounts_;
+    HistoryService& history_;
     std::function<bool()> ready_;
 };
 

@@ -694,6 +694,131 @@ TEST_P(StoreConformance, ConcurrentSendsToOneConversationGetGaplessSeqs) {
     }
 }
 
+
+// ---- ConversationStore
+
+TEST_P(StoreConformance, ConversationsListMostRecentFirstWithUnreadFromOthers) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol");
+    auto a = add_device(alice), b = add_device(bob), c = add_device(carol);
+    sent(direct(bob, b, alice));
+    sent(direct(bob, b, alice));
+    sent(direct(alice, a, bob));
+    auto last = sent(direct(carol, c, alice));
+    auto list = sut_->ports.conversations->conversations(alice, 10);
+    ASSERT_EQ(list.size(), 2u);
+    EXPECT_EQ(list[0].conversation_id, direct_conversation(alice, carol).str());
+    ASSERT_TRUE(list[0].last_message.has_value());
+    EXPECT_EQ(list[0].last_message->message_id, last.message.message_id);
+    EXPECT_EQ(list[0].unread, 1);
+    EXPECT_EQ(list[1].conversation_id, direct_conversation(alice, bob).str());
+    EXPECT_EQ(list[1].last_seq, 3);
+    EXPECT_EQ(list[1].unread, 2) << "alice's own message is not unread for her";
+    EXPECT_EQ(sut_->ports.conversations->conversations(alice, 1).size(), 1u);
+    EXPECT_TRUE(sut_->ports.conversations->conversations(add_user("dave"), 10).empty());
+}
+
+TEST_P(StoreConformance, HistoryPagesNewestFirstWithinBounds) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a = add_device(alice);
+    add_device(bob);
+    for (int i = 0; i < 7; ++i) sent(direct(alice, a, bob));
+    auto conv = direct_conversation(alice, bob).str();
+    auto* h = sut_->ports.conversations;
+    auto seqs = [](const std::vector<StoredMessage>& ms) {
+        std::vector<std::int64_t> out;
+        for (const auto& m : ms) out.push_back(m.seq);
+        return out;
+    };
+    EXPECT_EQ(seqs(h->history(conv, 1, 0, 3)), (std::vector<std::int64_t>{7, 6, 5}));
+    EXPECT_EQ(seqs(h->history(conv, 1, 5, 3)), (std::vector<std::int64_t>{4, 3, 2}));
+    EXPECT_EQ(seqs(h->history(conv, 1, 2, 3)), (std::vector<std::int64_t>{1}));
+    EXPECT_EQ(seqs(h->history(conv, 4, 0, 10)), (std::vector<std::int64_t>{7, 6, 5, 4}));
+    auto page = h->history(conv, 1, 0, 1);
+    ASSERT_EQ(page.size(), 1u);
+    EXPECT_EQ(page[0].from_user, alice);
+    EXPECT_FALSE(page[0].body.empty());
+    EXPECT_TRUE(h->history("d:1:2", 1, 0, 10).empty());
+}
+
+// ---- RetentionStore
+
+TEST_P(StoreConformance, ExpiringInboxRowsMarksTheDeviceTruncatedOnce) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a = add_device(alice), b = add_device(bob);
+    auto old = direct(alice, a, bob);
+    old.ts = kNow - 10'000;
+    sent(old);
+    sent(direct(alice, a, bob));  // ts after kNow: kept
+    auto* r = sut_->ports.retention;
+    EXPECT_FALSE(inbox_->take_truncated(bob, b));
+    EXPECT_EQ(r->expire_inbox(kNow, 100), 1u);
+    EXPECT_EQ(inbox(bob, b).size(), 1u);
+    EXPECT_TRUE(inbox_->take_truncated(bob, b));
+    EXPECT_FALSE(inbox_->take_truncated(bob, b)) << "the mark is taken once";
+    EXPECT_EQ(r->expire_inbox(kNow, 100), 0u);
+}
+
+TEST_P(StoreConformance, HistoryIsNeverExpiredWhileAnInboxRowNeedsIt) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a = add_device(alice), b = add_device(bob);
+    auto m = sent(direct(alice, a, bob)).message;
+    auto conv = direct_conversation(alice, bob).str();
+    auto* r = sut_->ports.retention;
+    EXPECT_EQ(r->expire_history(kNow + 1'000'000, 100), 0u) << "bob has not acked it";
+    ASSERT_EQ(inbox(bob, b).size(), 1u);
+    EXPECT_EQ(ack(bob, b, {m.message_id}), 1u);
+    EXPECT_EQ(r->expire_history(m.ts, 100), 0u) << "not older than the cutoff";
+    EXPECT_EQ(r->expire_history(m.ts + 1, 100), 1u);
+    EXPECT_TRUE(sut_->ports.conversations->history(conv, 1, 0, 10).empty());
+}
+
+TEST_P(StoreConformance, ARetryAfterHistoryExpiredStillGetsTheFirstAnswer) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a = add_device(alice), b = add_device(bob);
+    auto req = direct(alice, a, bob);
+    auto first = sent(req).message;
+    ack(bob, b, {first.message_id});
+    ASSERT_EQ(sut_->ports.retention->expire_history(kNow + 1'000'000, 100), 1u);
+    auto again = req;
+    again.new_message_id = next_id();
+    auto retry = sent(again);
+    EXPECT_TRUE(retry.duplicate);
+    EXPECT_EQ(retry.message.message_id, first.message_id);
+    EXPECT_EQ(retry.message.seq, first.seq);
+    EXPECT_EQ(retry.message.conversation_id, first.conversation_id);
+    EXPECT_EQ(retry.message.prev_message_id, first.prev_message_id);
+    EXPECT_EQ(retry.message.ts, first.ts);
+    EXPECT_TRUE(inbox(bob, b).empty());
+}
+
+TEST_P(StoreConformance, ExpiredIdempotencyKeysAreForgotten) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a = add_device(alice);
+    add_device(bob);
+    auto req = direct(alice, a, bob);
+    auto first = sent(req).message;
+    EXPECT_EQ(sut_->ports.retention->expire_dedupe(req.ts, 100), 0u);
+    EXPECT_EQ(sut_->ports.retention->expire_dedupe(req.ts + 1, 100), 1u);
+    auto again = req;
+    again.new_message_id = next_id();
+    auto second = sent(again);
+    EXPECT_FALSE(second.duplicate);
+    EXPECT_EQ(second.message.seq, first.seq + 1);
+}
+
+TEST_P(StoreConformance, ExpiredCredentialsAreRemovedInBatches) {
+    auto alice = add_user("alice");
+    auto a = add_device(alice);
+    for (int i = 0; i < 5; ++i) devices_->add_refresh_token(alice, a, "old" + std::to_string(i), kNow - 1);
+    devices_->add_refresh_token(alice, a, "fresh", kNow + 60'000);
+    devices_->add_ticket(alice, a, "old-ticket", kNow - 1);
+    auto* r = sut_->ports.retention;
+    EXPECT_EQ(r->expire_credentials(kNow, 4), 4u);
+    EXPECT_EQ(r->expire_credentials(kNow, 100), 2u);
+    EXPECT_EQ(r->expire_credentials(kNow, 100), 0u);
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "fresh", "next", kNow + 1, kNow).kind, Kind::rotated);
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

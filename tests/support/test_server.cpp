@@ -27,15 +27,16 @@ Config test_config(const std::string& data_dir) {
     c.node_id = 1;
     c.token_key = kTestKey;
     c.password_cost = PasswordCost{1, 64, 1};
+    c.sweeper = false;  // tests sweep with App::sweep_now, on their own clock
     return c;
 }
 
-TestServer::TestServer(const std::string& data_dir, const std::function<void(Config&)>& tweak) {
+TestServer::TestServer(const std::string& data_dir, const std::function<void(Config&)>& tweak, const Clock* clock) {
     if (data_dir.empty()) owned_.emplace();
     dir_ = data_dir.empty() ? owned_->path() : data_dir;
     auto c = test_config(dir_);
     if (tweak) tweak(c);
-    app_ = std::make_unique<App>(c);
+    app_ = std::make_unique<App>(c, clock);
     port_ = app_->start();
 }
 

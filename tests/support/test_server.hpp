@@ -29,7 +29,7 @@ class TestServer {
 public:
     explicit TestServer(const std::function<void(Config&)>& tweak = {}) : TestServer("", tweak) {}
     // On an existing data dir (a restart), or a new temp dir when empty.
-    TestServer(const std::string& data_dir, const std::function<void(Config&)>& tweak);
+    TestServer(const std::string& data_dir, const std::function<void(Config&)>& tweak, const Clock* clock = nullptr);
     ~TestServer();
     std::uint16_t port() const { return port_; }
     App& app() { return *app_; }

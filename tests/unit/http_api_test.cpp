@@ -37,7 +37,8 @@ protected:
         dir_ = std::make_unique<testutil::TempDir>();
         store_ = std::make_unique<sqlite::SqliteStore>(sqlite::SqliteConfig{dir_->file("natter.db"), false});
         accounts_ = std::make_unique<AccountService>(store_->ports(), bus_, hasher_, signer_, ids_, clock_, limits_);
-        api_ = std::make_unique<HttpApi>(*accounts_);
+        history_ = std::make_unique<HistoryService>(store_->ports());
+        api_ = std::make_unique<HttpApi>(*accounts_, *history_);
     }
 
     void TearDown() override {
@@ -94,6 +95,7 @@ protected:
     ManualClock clock_{kT0};
     Limits limits_;
     std::unique_ptr<AccountService> accounts_;
+    std::unique_ptr<HistoryService> history_;
     std::unique_ptr<HttpApi> api_;
 };
 

@@ -5,6 +5,8 @@
 #include <spdlog/spdlog.h>
 
 #include "adapters/sqlite/sqlite_db.hpp"
+#include "adapters/sqlite/sqlite_rows.hpp"
+#include "adapters/sqlite/sqlite_store_templates.hpp"
 
 namespace natter::sqlite {
 
@@ -27,6 +29,7 @@ CREATE TABLE IF NOT EXISTS devices(
   generation INTEGER NOT NULL DEFAULT 0,
   created_at INTEGER NOT NULL,
   last_seen INTEGER NOT NULL,
+  inbox_truncated INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(user_id, device_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refresh_tokens(
   token_hash TEXT PRIMARY KEY,
@@ -69,13 +72,18 @@ CREATE TABLE IF NOT EXISTS messages(
   event TEXT,
   ts INTEGER NOT NULL,
   UNIQUE(conversation_id, seq));
+CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);
 CREATE TABLE IF NOT EXISTS dedupe(
   sender INTEGER NOT NULL,
   client_msg_id TEXT NOT NULL,
   payload_hash TEXT NOT NULL,
   message_id INTEGER NOT NULL,
+  conversation_id TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  prev_message_id INTEGER NOT NULL,
   created_at INTEGER NOT NULL,
   PRIMARY KEY(sender, client_msg_id)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS dedupe_age ON dedupe(created_at);
 CREATE TABLE IF NOT EXISTS inbox(
   inbox_id INTEGER PRIMARY KEY AUTOINCREMENT,
   user_id INTEGER NOT NULL,
@@ -84,64 +92,10 @@ CREATE TABLE IF NOT EXISTS inbox(
   created_at INTEGER NOT NULL);
 CREATE UNIQUE INDEX IF NOT EXISTS inbox_device ON inbox(user_id, device_id, message_id);
 CREATE INDEX IF NOT EXISTS inbox_order ON inbox(user_id, device_id, inbox_id);
+CREATE INDEX IF NOT EXISTS inbox_message ON inbox(message_id);
+CREATE INDEX IF NOT EXISTS inbox_age ON inbox(created_at);
+CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
 )sql";
-
-constexpr const char* kMessageColumns =
-    "m.message_id, m.client_msg_id, m.conversation_id, m.seq, m.prev_message_id, m.kind, m.from_user, "
-    "m.from_device, m.to_json, m.body, m.attachment, m.event, m.ts";
-
-MessageKind parse_kind(const std::string& k) {
-    if (k == "image") return MessageKind::image;
-    if (k == "system") return MessageKind::system;
-    return MessageKind::text;
-}
-
-// Reads kMessageColumns starting at column `c`.
-StoredMessage message_from(const Stmt& st, int c) {
-    StoredMessage m;
-    m.message_id = st.u64(c + 0);
-    m.client_msg_id = st.text(c + 1);
-    m.conversation_id = st.text(c + 2);
-    m.seq = st.i64(c + 3);
-    m.prev_message_id = st.u64(c + 4);
-    m.kind = parse_kind(st.text(c + 5));
-    m.from_user = st.u64(c + 6);
-    m.from_device = st.u64(c + 7);
-    m.to_json = st.text(c + 8);
-    m.body = st.text(c + 9);
-    m.attachment_json = st.text(c + 10);
-    m.event_json = st.text(c + 11);
-    m.ts = st.i64(c + 12);
-    return m;
-}
-
-UserRecord user_from(const Stmt& st) {
-    UserRecord u;
-    u.user_id = st.u64(0);
-    u.username = st.text(1);
-    u.password_hash = st.text(2);
-    u.display_name = st.text(3);
-    u.description = st.text(4);
-    if (!st.is_null(5)) u.avatar_media_id = st.u64(5);
-    u.created_at = st.i64(6);
-    return u;
-}
-
-DeviceRecord device_from(const Stmt& st) {
-    DeviceRecord d;
-    d.user_id = st.u64(0);
-    d.device_id = st.u64(1);
-    d.device_name = st.text(2);
-    d.generation = st.i64(3);
-    d.created_at = st.i64(4);
-    d.last_seen = st.i64(5);
-    return d;
-}
-
-constexpr const char* kUserSelect =
-    "SELECT user_id, username, password_hash, display_name, description, avatar_media_id, created_at FROM users ";
-constexpr const char* kDeviceSelect =
-    "SELECT user_id, device_id, device_name, generation, created_at, last_seen FROM devices ";
 
 std::optional<DeviceRecord> load_device(Db& db, UserId user, DeviceId device) {
     static const std::string sql = std::string(kDeviceSelect) + "WHERE user_id=? AND device_id=?";
@@ -163,14 +117,21 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
     SendOutcome out;
     {
         auto d = db.prepare(
-            "SELECT d.payload_hash, m.message_id, m.client_msg_id, m.conversation_id, m.seq, m.prev_message_id, "
-            "m.kind, m.from_user, m.from_device, m.to_json, m.body, m.attachment, m.event, m.ts "
-            "FROM dedupe d JOIN messages m ON m.message_id=d.message_id WHERE d.sender=? AND d.client_msg_id=?");
+            "SELECT payload_hash, message_id, conversation_id, seq, prev_message_id, created_at "
+            "FROM dedupe WHERE sender=? AND client_msg_id=?");
         d.bind(1, req.sender).bind(2, req.client_msg_id);
         if (d.step()) {
             if (d.text(0) != req.payload_hash)
                 return err(Code::conflict, "client_msg_id was already used for a different message");
-            out.message = message_from(d, 1);
+            // The first send's answer, kept with the key: its message may be gone from history.
+            auto& m = out.message;
+            m.message_id = d.u64(1);
+            m.client_msg_id = req.client_msg_id;
+            m.conversation_id = d.text(2);
+            m.seq = d.i64(3);
+            m.prev_message_id = d.u64(4);
+            m.ts = d.i64(5);
+            m.from_user = req.sender;
             out.duplicate = true;
             return out;
         }
@@ -222,8 +183,10 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
     }
     db.prepare("UPDATE conversations SET last_seq=?, last_message_id=? WHERE conversation_id=?")
         .bind(1, m.seq).bind(2, m.message_id).bind(3, m.conversation_id).run();
-    db.prepare("INSERT INTO dedupe(sender, client_msg_id, payload_hash, message_id, created_at) VALUES(?,?,?,?,?)")
-        .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id).bind(5, req.ts).run();
+    db.prepare("INSERT INTO dedupe(sender, client_msg_id, payload_hash, message_id, conversation_id, seq, "
+               "prev_message_id, created_at) VALUES(?,?,?,?,?,?,?,?)")
+        .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id)
+        .bind(5, m.conversation_id).bind(6, m.seq).bind(7, m.prev_message_id).bind(8, req.ts).run();
 
     // Fan-out: recipients first, then the sender's other devices.
     std::vector<UserId> order;
@@ -247,13 +210,35 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
     return out;
 }
 
+constexpr int kSchemaVersion = 1;
+
+// Creates the schema in a new file; refuses a file of another version.
+void migrate(Db& db) {
+    int version = 0;
+    {
+        auto st = db.prepare("PRAGMA user_version");
+        if (st.step()) version = int(st.i64(0));
+    }
+    bool fresh = false;
+    {
+        auto st = db.prepare("SELECT count(*) FROM sqlite_master WHERE type='table'");
+        st.step();
+        fresh = st.i64(0) == 0;
+    }
+    if (!fresh && version != kSchemaVersion)
+        throw SqliteError("the database has schema version " + std::to_string(version) + ", this natterd uses " +
+                          std::to_string(kSchemaVersion) + ": use a data directory made by this version");
+    db.exec(kSchema);
+    db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
+}
+
 }  // namespace
 
 SqliteStore::SqliteStore(SqliteConfig config) : config_(std::move(config)) {
     writer_db_ = std::make_unique<Db>(config_.path, false);
     writer_db_->exec("PRAGMA journal_mode=WAL");
     writer_db_->exec(config_.synchronous_full ? "PRAGMA synchronous=FULL" : "PRAGMA synchronous=NORMAL");
-    writer_db_->exec(kSchema);
+    migrate(*writer_db_);
     for (std::size_t i = 0; i < std::max<std::size_t>(1, config_.readers); ++i)
         readers_.push_back(std::make_unique<Db>(config_.path, true));
     writer_ = std::thread([this] { writer_loop(); });
@@ -319,47 +304,6 @@ void SqliteStore::run_batch(std::vector<Job>& batch) {
         }
     }
     for (auto& job : batch) job.after(committed);
-}
-
-template <class T>
-T SqliteStore::write_sync(std::function<T(Db&)> body, T on_failure) {
-    auto result = std::make_shared<std::optional<T>>();
-    std::promise<void> done;
-    auto fut = done.get_future();
-    enqueue(Job{[body, result](Db& db) {
-                    *result = body(db);
-                    return true;
-                },
-                [&done, result](bool committed) {
-                    if (!committed) result->reset();  // rolled back: report the failure, not the body's answer
-                    done.set_value();
-                }});
-    fut.wait();
-    if (!*result) return on_failure;
-    return std::move(**result);
-}
-
-template <class Fn>
-auto SqliteStore::read(Fn&& fn) {
-    std::unique_ptr<Db> db;
-    {
-        std::unique_lock lock(readers_mu_);
-        readers_cv_.wait(lock, [&] { return !readers_.empty(); });
-        db = std::move(readers_.back());
-        readers_.pop_back();
-    }
-    struct Return {
-        SqliteStore* self;
-        std::unique_ptr<Db>& db;
-        ~Return() {
-            {
-                std::lock_guard lock(self->readers_mu_);
-                self->readers_.push_back(std::move(db));
-            }
-            self->readers_cv_.notify_one();
-        }
-    } give_back{this, db};
-    return fn(*db);
 }
 
 std::string SqliteStore::meta(const std::string& key) {
@@ -601,6 +545,14 @@ void SqliteStore::ack(UserId user, DeviceId device, std::vector<MessageId> ids,
                     return true;
                 },
                 [removed, done = std::move(done)](bool committed) { done(committed ? *removed : 0); }});
+}
+
+bool SqliteStore::take_truncated(UserId user, DeviceId device) {
+    return write_sync<bool>([&](Db& db) {
+        db.prepare("UPDATE devices SET inbox_truncated=0 WHERE user_id=? AND device_id=? AND inbox_truncated=1")
+            .bind(1, user).bind(2, device).run();
+        return db.changes() > 0;
+    }, false);
 }
 
 std::size_t SqliteStore::inbox_depth(UserId user, DeviceId device) {

@@ -27,12 +27,17 @@ struct SqliteConfig {
     std::size_t max_queue = 100000;  // queued sends past which commit_send answers `unavailable`
 };
 
-class SqliteStore final : public UserStore, public DeviceStore, public MessageStore, public InboxStore {
+class SqliteStore final : public UserStore,
+                          public DeviceStore,
+                          public MessageStore,
+                          public InboxStore,
+                          public ConversationStore,
+                          public RetentionStore {
 public:
     explicit SqliteStore(SqliteConfig config);
     ~SqliteStore() override;
 
-    Stores ports() { return Stores{this, this, this, this}; }
+    Stores ports() { return Stores{this, this, this, this, this, this}; }
     std::string meta(const std::string& key);
     void set_meta(const std::string& key, const std::string& value);
 
@@ -65,6 +70,18 @@ public:
     void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
              std::function<void(std::size_t removed)> done) override;
     std::size_t inbox_depth(UserId user, DeviceId device) override;
+    bool take_truncated(UserId user, DeviceId device) override;
+
+    // ConversationStore (sqlite_history.cpp)
+    std::vector<ConversationSummary> conversations(UserId user, std::size_t limit) override;
+    std::vector<StoredMessage> history(const std::string& conversation_id, std::int64_t from_seq,
+                                       std::int64_t before_seq, std::size_t limit) override;
+
+    // RetentionStore (sqlite_history.cpp)
+    std::size_t expire_inbox(std::int64_t cutoff, std::size_t batch) override;
+    std::size_t expire_history(std::int64_t cutoff, std::size_t batch) override;
+    std::size_t expire_dedupe(std::int64_t cutoff, std::size_t batch) override;
+    std::size_t expire_credentials(std::int64_t now, std::size_t batch) override;
 
 private:
     // A job runs inside the batch transaction, in its own savepoint; `after`

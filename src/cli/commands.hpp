@@ -1,0 +1,47 @@
+#pragma once
+// One function per natter command; each returns the exit code or throws CliError.
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "api.hpp"
+
+namespace natter::cli {
+
+struct RegisterOptions {
+    std::string username;
+    std::string display_name;
+    bool password_stdin = false;
+};
+
+struct LoginOptions {
+    std::string username;
+    std::string device_name;
+    bool password_stdin = false;
+};
+
+struct SendOptions {
+    std::string to;                  // USER; with --group, the first word of the text
+    std::string group;               // --group ID
+    std::vector<std::string> words;  // TEXT...
+};
+
+struct HistoryOptions {
+    std::string conversation;
+    std::optional<long long> before_seq;
+    int limit = 50;
+    bool json = false;
+};
+
+int run_register(const Globals& g, const RegisterOptions& o);
+int run_login(const Globals& g, const LoginOptions& o);
+int run_logout(const Globals& g);
+int run_devices(const Globals& g);
+int run_devices_remove(const Globals& g, const std::string& device_id);
+int run_send(const Globals& g, const SendOptions& o);
+int run_listen(const Globals& g, std::optional<long long> count);
+int run_chat(const Globals& g, const std::string& user);
+int run_history(const Globals& g, const HistoryOptions& o);
+int run_conversations(const Globals& g, bool json);
+
+}  // namespace natter::cli

@@ -1,0 +1,63 @@
+#include "users.hpp"
+
+#include <algorithm>
+#include <cctype>
+
+#include "errors.hpp"
+
+namespace natter::cli {
+
+bool is_id(const std::string& s) {
+    if (s.empty() || s.size() > 20 || s[0] == '0') return false;
+    if (!std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); })) return false;
+    return s.size() < 20 || s <= "18446744073709551615";
+}
+
+std::string url_encode(const std::string& s) {
+    static constexpr char kHex[] = "0123456789ABCDEF";
+    std::string out;
+    for (unsigned char c : s) {
+        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
+            out += char(c);
+        } else {
+            out += '%';
+            out += kHex[c >> 4];
+            out += kHex[c & 15];
+        }
+    }
+    return out;
+}
+
+User resolve_user(Api& api, const std::string& who, bool lookup) {
+    bool forced_name = !who.empty() && who[0] == '@';
+    if (!forced_name && is_id(who)) {
+        if (!lookup) return User{who, ""};
+        auto j = api.call("GET", "/v1/users/" + who);
+        return User{who, j.value("username", who)};
+    }
+    std::string name = forced_name ? who.substr(1) : who;
+    if (name.empty()) throw CliError(kExitUsage, "empty username");
+    auto j = api.call("GET", "/v1/users?username=" + url_encode(name));
+    if (!j.is_object() || !j["user_id"].is_string()) throw CliError(kExitRefused, "unexpected answer for user " + name);
+    return User{j["user_id"], j.value("username", name)};
+}
+
+std::string direct_conversation(const std::string& a, const std::string& b) {
+    auto ua = std::stoull(a), ub = std::stoull(b);
+    return ua <= ub ? "d:" + a + ":" + b : "d:" + b + ":" + a;
+}
+
+std::string NameCache::name_of(const std::string& user_id) {
+    if (auto it = names_.find(user_id); it != names_.end()) return it->second;
+    std::string name = user_id;
+    try {
+        if (is_id(user_id)) name = api_.call("GET", "/v1/users/" + user_id).value("username", user_id);
+    } catch (const CliError& e) {
+        if (e.exit_code() == kExitAuth) throw;
+        return name;  // not cached: try again next time
+    }
+    names_[user_id] = name;
+    return name;
+}
+
+}  // namespace natter::cli

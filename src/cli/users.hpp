@@ -1,0 +1,41 @@
+#pragma once
+// Naming people: usernames to ids and back, and 1:1 conversation ids.
+#include <map>
+#include <string>
+
+#include "api.hpp"
+
+namespace natter::cli {
+
+struct User {
+    std::string id;
+    std::string username;  // empty when not looked up
+};
+
+// A decimal id string as the protocol writes them (digits, no leading zero).
+bool is_id(const std::string& s);
+
+// USER as typed: digits are a user id (not looked up unless `lookup`), "@name"
+// or any other text a username. Throws the server's not_found (exit 1).
+User resolve_user(Api& api, const std::string& who, bool lookup = false);
+
+// d:<low>:<high>, the ids compared as unsigned 64-bit numbers.
+std::string direct_conversation(const std::string& a, const std::string& b);
+
+// Percent-encodes a query parameter value.
+std::string url_encode(const std::string& s);
+
+// Usernames by user id, looked up once; the id itself when the lookup fails.
+class NameCache {
+public:
+    explicit NameCache(Api& api) : api_(api) {}
+    std::string name_of(const std::string& user_id);
+    bool has(const std::string& user_id) const { return names_.count(user_id) > 0; }
+    void put(const std::string& user_id, const std::string& name) { names_[user_id] = name; }
+
+private:
+    Api& api_;
+    std::map<std::string, std::string> names_;
+};
+
+}  // namespace natter::cli
