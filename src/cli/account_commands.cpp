@@ -35,7 +35,7 @@ int run_register(const Globals& g, const RegisterOptions& o) {
     auto r = api.call_public("POST", "/v1/accounts", body);
     if (r.status != 201) throw CliError(kExitRefused, server_error_text(r));
     auto j = parse_body(r);
-    std::cout << "registered " << o.username << " (user id " << j.value("user_id", "?") << ") on " << api.server().url
+    std::cout << "registered " << o.username << " (user id " << str_field(j, "user_id", "?") << ") on " << api.server().url
               << "\nnext: natter login " << o.username << "\n";
     return kExitOk;
 }
@@ -56,11 +56,12 @@ int run_login(const Globals& g, const LoginOptions& o) {
     Credentials c;
     c.server = api.server().url;
     c.username = o.username;
-    c.user_id = j.value("user_id", "");
-    c.device_id = j.value("device_id", "");
-    c.access_token = j.value("access_token", "");
-    c.refresh_token = j.value("refresh_token", "");
-    c.access_expires_at_ms = now_ms() + j.value("expires_in", std::int64_t(0)) * 1000;
+    c.user_id = str_field(j, "user_id");
+    c.device_id = str_field(j, "device_id");
+    c.access_token = str_field(j, "access_token");
+    c.refresh_token = str_field(j, "refresh_token");
+    c.access_expires_at_ms = now_ms() + int_field(j, "expires_in") * 1000;
+    if (!is_id(c.user_id) || !c.logged_in()) throw CliError(kExitRefused, "unexpected answer from the server: " + r.body);
     {
         auto lock = api.store().lock();
         api.store().save(c);
@@ -94,12 +95,12 @@ int run_devices(const Globals& g) {
     auto j = api.call("GET", "/v1/devices");
     const auto& mine = api.creds().device_id;
     std::printf("  %-20s  %-30s  %s\n", "DEVICE", "NAME", "LAST SEEN");
-    for (const auto& d : j.value("devices", json::array())) {
-        std::string id = d.value("device_id", "");
-        bool current = d.value("current", id == mine);
-        std::string seen = d["last_seen"].is_number() ? date_time(d["last_seen"].get<std::int64_t>()) : "-";
+    for (const auto& d : j.is_object() ? j.value("devices", json::array()) : json::array()) {
+        std::string id = str_field(d, "device_id");
+        bool current = d.contains("current") && d["current"].is_boolean() ? d["current"].get<bool>() : id == mine;
+        auto seen = int_field(d, "last_seen");
         std::printf("%s %-20s  %-30s  %s\n", current ? "*" : " ", id.c_str(),
-                    printable(d.value("device_name", ""), " ").c_str(), seen.c_str());
+                    printable(str_field(d, "device_name"), " ").c_str(), seen ? date_time(seen).c_str() : "-");
     }
     return kExitOk;
 }

@@ -30,11 +30,23 @@ std::int64_t now_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
+std::string str_field(const json& j, const char* key, const std::string& fallback) {
+    if (!j.is_object()) return fallback;
+    auto it = j.find(key);
+    return it != j.end() && it->is_string() ? it->get<std::string>() : fallback;
+}
+
+std::int64_t int_field(const json& j, const char* key, std::int64_t fallback) {
+    if (!j.is_object()) return fallback;
+    auto it = j.find(key);
+    return it != j.end() && it->is_number() ? it->get<std::int64_t>() : fallback;
+}
+
 std::string server_error_text(const HttpResponse& r) {
     auto j = parse_or_null(r.body);
     if (j.is_object() && j.contains("error") && j["error"].is_object()) {
         const auto& e = j["error"];
-        std::string out = e.value("code", "error") + ": " + e.value("message", "");
+        std::string out = str_field(e, "code", "error") + ": " + str_field(e, "message");
         if (e.contains("retry_after_ms") && e["retry_after_ms"].is_number())
             out += " (retry in " + std::to_string(e["retry_after_ms"].get<long long>()) + " ms)";
         return out;
@@ -119,7 +131,7 @@ void Api::refresh(const std::string& rejected) {
         throw CliError(kExitRefused, "token refresh failed: " + server_error_text(r));
     creds_.access_token = j["access_token"];
     creds_.refresh_token = j["refresh_token"];
-    creds_.access_expires_at_ms = now_ms() + j.value("expires_in", std::int64_t(0)) * 1000;
+    creds_.access_expires_at_ms = now_ms() + int_field(j, "expires_in") * 1000;
     store_.save(creds_);  // at once: the old refresh token is spent
 }
 

@@ -64,4 +64,8 @@ private:
 
 std::int64_t now_ms();
 
+// Tolerant reads of server JSON: the default when absent or of another type.
+std::string str_field(const json& j, const char* key, const std::string& fallback = "");
+std::int64_t int_field(const json& j, const char* key, std::int64_t fallback = 0);
+
 }  // namespace natter::cli

@@ -33,13 +33,14 @@ User resolve_user(Api& api, const std::string& who, bool lookup) {
     if (!forced_name && is_id(who)) {
         if (!lookup) return User{who, ""};
         auto j = api.call("GET", "/v1/users/" + who);
-        return User{who, j.value("username", who)};
+        return User{who, str_field(j, "username", who)};
     }
     std::string name = forced_name ? who.substr(1) : who;
     if (name.empty()) throw CliError(kExitUsage, "empty username");
     auto j = api.call("GET", "/v1/users?username=" + url_encode(name));
-    if (!j.is_object() || !j["user_id"].is_string()) throw CliError(kExitRefused, "unexpected answer for user " + name);
-    return User{j["user_id"], j.value("username", name)};
+    auto id = str_field(j, "user_id");
+    if (!is_id(id)) throw CliError(kExitRefused, "unexpected answer for user " + name);
+    return User{id, str_field(j, "username", name)};
 }
 
 std::string direct_conversation(const std::string& a, const std::string& b) {
@@ -51,10 +52,10 @@ std::string NameCache::name_of(const std::string& user_id) {
     if (auto it = names_.find(user_id); it != names_.end()) return it->second;
     std::string name = user_id;
     try {
-        if (is_id(user_id)) name = api_.call("GET", "/v1/users/" + user_id).value("username", user_id);
+        if (is_id(user_id)) name = str_field(api_.call("GET", "/v1/users/" + user_id), "username", user_id);
     } catch (const CliError& e) {
         if (e.exit_code() == kExitAuth) throw;
-        return name;  // not cached: try again next time
+        if (e.exit_code() == kExitNetwork) return name;  // not cached: try again next time
     }
     names_[user_id] = name;
     return name;

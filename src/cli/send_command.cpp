@@ -1,0 +1,127 @@
+// natter send: one `send` frame over a fresh WebSocket, waiting for `sent`.
+// Pushed messages are left alone (not acked): they stay in the inbox for
+// listen and chat.
+#include <cstdio>
+#include <iostream>
+
+#include "commands.hpp"
+#include "errors.hpp"
+#include "event_loop.hpp"
+#include "link.hpp"
+#include "text_format.hpp"
+#include "users.hpp"
+
+namespace natter::cli {
+
+namespace {
+
+using namespace std::chrono_literals;
+
+constexpr auto kAnswerDeadline = 30s;
+constexpr const char* kRequestId = "1";
+
+class Sender {
+public:
+    Sender(EventLoop& loop, Api& api, json frame)
+        : loop_(loop), frame_(std::move(frame)), link_(loop, api, handlers()) {}
+
+    int run() {
+        deadline_ = loop_.after(kAnswerDeadline, [this] {
+            finish(kExitNetwork, "no answer from the server within 30 s (the message may or may not be stored)");
+        });
+        attempt();
+        loop_.run();
+        return exit_code_;
+    }
+
+private:
+    Link::Handlers handlers() {
+        return {
+            [this] { link_.send(frame_); },
+            [this](const json& f, const std::string&) { on_frame(f); },
+            [this](const LinkDown& d) { on_down(d); },
+        };
+    }
+
+    void attempt() {
+        ++attempts_;
+        link_.connect();
+    }
+
+    void on_frame(const json& f) {
+        if (done_ || str_field(f, "id") != kRequestId) return;
+        auto type = str_field(f, "type");
+        if (type == "sent") {
+            std::printf("sent: conversation=%s seq=%lld message_id=%s\n", str_field(f, "conversation_id").c_str(),
+                        static_cast<long long>(int_field(f, "seq")), str_field(f, "message_id").c_str());
+            std::fflush(stdout);
+            finish(kExitOk, "");
+        } else if (type == "error") {
+            auto text = str_field(f, "code", "error") + ": " + str_field(f, "message");
+            if (f.contains("retry_after_ms")) text += " (retry in " + std::to_string(int_field(f, "retry_after_ms")) + " ms)";
+            finish(kExitRefused, text);
+        }
+    }
+
+    void on_down(const LinkDown& d) {
+        if (done_) return loop_.stop();
+        // Dropped before `sent`: the same frame (same client_msg_id) once more;
+        // the server answers the first `sent` if it had stored it.
+        if (d.retryable && d.had_opened && attempts_ < 2) {
+            std::fprintf(stderr, "natter: %s; retrying\n", d.message.c_str());
+            loop_.after(250ms, [this] { attempt(); });
+            return;
+        }
+        done_ = true;
+        exit_code_ = d.exit_code ? d.exit_code : kExitNetwork;
+        std::fprintf(stderr, "natter: %s\n", d.message.c_str());
+        loop_.stop();
+    }
+
+    void finish(int code, const std::string& message) {
+        if (done_) return;
+        done_ = true;
+        exit_code_ = code;
+        loop_.cancel(deadline_);
+        if (!message.empty()) std::fprintf(stderr, "natter: %s\n", message.c_str());
+        if (!link_.active()) return loop_.stop();
+        link_.close();  // on_down stops the loop
+        loop_.after(2s, [this] { loop_.stop(); });  // do not wait long for the close handshake
+    }
+
+    EventLoop& loop_;
+    json frame_;
+    Link link_;
+    EventLoop::TimerId deadline_ = 0;
+    int attempts_ = 0;
+    bool done_ = false;
+    int exit_code_ = kExitNetwork;
+};
+
+std::string join(const std::vector<std::string>& words) {
+    std::string out;
+    for (const auto& w : words) out += (out.empty() ? "" : " ") + w;
+    return out;
+}
+
+}  // namespace
+
+int run_send(const Globals& g, const SendOptions& o) {
+    auto words = o.words;
+    if (!o.group.empty() && !o.to.empty()) words.insert(words.begin(), o.to);  // no USER with --group
+    if (words.empty()) throw CliError(kExitUsage, "nothing to send: natter send USER TEXT...");
+    auto api = Api::signed_in(g);
+    json to;
+    if (!o.group.empty()) {
+        if (!is_id(o.group)) throw CliError(kExitUsage, "--group needs a group id");
+        to = {{"group", o.group}};
+    } else {
+        to = {{"user", resolve_user(api, o.to).id}};
+    }
+    json frame = {{"type", "send"}, {"id", kRequestId}, {"client_msg_id", new_uuid()}, {"to", to}, {"body", join(words)}};
+    EventLoop loop;
+    Sender sender(loop, api, std::move(frame));
+    return sender.run();
+}
+
+}  // namespace natter::cli
