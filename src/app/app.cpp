@@ -1,6 +1,8 @@
 #include "app/app.hpp"
 
+#include <fcntl.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -36,13 +38,12 @@ std::string load_or_create_key(const fs::path& file) {
         if (key.size() < 32) throw std::runtime_error(file.string() + " holds a key shorter than 32 bytes: delete it to make a new one");
         return key;
     }
-    std::string key = base64url(random_bytes(48));
-    {
-        std::ofstream out(file);
-        out << key << "\n";
-        if (!out) throw std::runtime_error("cannot write " + file.string() + ": check the data directory's permissions");
-    }
-    ::chmod(file.c_str(), 0600);
+    std::string key = base64url(random_bytes(48)) + "\n";
+    // Created 0600 from the start: never readable by others, not even briefly.
+    int fd = ::open(file.c_str(), O_WRONLY | O_CREAT | O_EXCL, 0600);
+    if (fd < 0 || ::write(fd, key.data(), key.size()) != ssize_t(key.size()) || ::close(fd) != 0)
+        throw std::runtime_error("cannot write " + file.string() + ": check the data directory's permissions");
+    key.pop_back();
     return key;
 }
 
@@ -69,8 +70,11 @@ struct App::Impl {
             config.retention.batch < 1)
             throw std::runtime_error("bad retention: history >= 0 s, inbox >= 1 s, sweep interval >= 1 s, batch >= 1");
         std::error_code ec;
-        fs::create_directories(config.data_dir, ec);
-        if (ec) throw std::runtime_error("cannot create data directory " + config.data_dir + ": " + ec.message());
+        if (fs::create_directories(config.data_dir, ec))
+            fs::permissions(config.data_dir, fs::perms::owner_all, ec);  // a new data dir is the owner's alone
+        if (ec || !fs::is_directory(config.data_dir))
+            throw std::runtime_error("cannot create data directory " + config.data_dir + ": " +
+                                     (ec ? ec.message() : "not a directory"));
         store = std::make_unique<sqlite::SqliteStore>(
             sqlite::SqliteConfig{(fs::path(config.data_dir) / "natter.db").string(), config.sqlite_sync_full, 4, 1024,
                                  config.limits.max_pending_writes});

@@ -1,5 +1,7 @@
 // natterd: the chat server. With no flags it serves the embedded default on
 // 127.0.0.1:8080 with its data in ./data.
+#include <sys/stat.h>
+
 #include <csignal>
 #include <cstdio>
 #include <iostream>
@@ -81,6 +83,7 @@ int main(int argc, char** argv) {
     sigaddset(&signals, SIGTERM);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     std::signal(SIGPIPE, SIG_IGN);
+    ::umask(077);  // the database holds password and token hashes: files are the owner's alone
 
     try {
         natter::App app(config);

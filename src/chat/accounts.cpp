@@ -127,7 +127,7 @@ Result<Principal> AccountService::authenticate(const std::string& access_token) 
     if (!claims) return err(Code::unauthorized, "missing, invalid or expired access token");
     auto d = stores_.devices->device(claims->user, claims->device);
     if (!d || d->generation != claims->generation) return err(Code::unauthorized, "access token was revoked");
-    return Principal{claims->user, claims->device};
+    return Principal{claims->user, claims->device, claims->generation};
 }
 
 Result<Principal> AccountService::authenticate_ticket(const std::string& ticket) {
@@ -135,7 +135,9 @@ Result<Principal> AccountService::authenticate_ticket(const std::string& ticket)
     if (!user) return err(Code::unauthorized, "unknown, used or expired ticket");
     auto device = stores_.devices->take_ticket(*user, sha256_hex(ticket), clock_.now_ms());
     if (!device) return err(Code::unauthorized, "unknown, used or expired ticket");
-    return Principal{*user, *device};
+    auto d = stores_.devices->device(*user, *device);
+    if (!d) return err(Code::unauthorized, "unknown, used or expired ticket");
+    return Principal{*user, *device, d->generation};
 }
 
 Result<Ticket> AccountService::issue_ticket(const Principal& who) {

@@ -22,6 +22,7 @@ namespace natter {
 struct Principal {
     UserId user = 0;
     DeviceId device = 0;
+    std::int64_t generation = 0;  // the device's token generation when authenticated
 };
 
 struct SessionGrant {

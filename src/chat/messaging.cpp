@@ -102,6 +102,18 @@ void MessagingService::ack(const Principal& who, std::vector<MessageId> ids, std
     });
 }
 
+void MessagingService::check_credentials(const Principal& who, std::function<void(bool valid)> done) {
+    blocking_([this, who, done = std::move(done)] {
+        bool valid = true;  // a store error must not sign the device out
+        try {
+            auto d = stores_.devices->device(who.user, who.device);
+            valid = d && d->generation == who.generation;
+        } catch (const std::exception&) {
+        }
+        done(valid);
+    });
+}
+
 void MessagingService::read_inbox(const Principal& who, InboxId after, std::size_t limit, bool check_truncated,
                                   std::function<void(Result<InboxPage>)> done) {
     blocking_([this, who, after, limit, check_truncated, done = std::move(done)] {

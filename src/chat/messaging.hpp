@@ -56,6 +56,10 @@ public:
     void read_inbox(const Principal& who, InboxId after, std::size_t limit, bool check_truncated,
                     std::function<void(Result<InboxPage>)> done);
 
+    // Whether the device still exists with the principal's token generation:
+    // a revocation may have raced the handshake. `done` runs on a pool thread.
+    void check_credentials(const Principal& who, std::function<void(bool valid)> done);
+
     const MessagingStats& stats() const { return stats_; }
 
 private:

@@ -7,6 +7,7 @@
 #include <optional>
 #include <string>
 
+#include "errors.hpp"
 #include "http_client.hpp"
 #include "profile.hpp"
 #include "server_url.hpp"

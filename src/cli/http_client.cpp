@@ -72,7 +72,7 @@ HttpResponse http_request(const ServerUrl& server, const HttpRequest& request) {
     }
     beast::error_code ignored;
     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
-    return HttpResponse{res.result_int(), std::move(res.body())};
+    return HttpResponse{int(res.result_int()), std::move(res.body())};
 }
 
 }  // namespace natter::cli

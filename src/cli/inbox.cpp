@@ -1,5 +1,7 @@
 #include "inbox.hpp"
 
+#include <cstdio>
+
 namespace natter::cli {
 
 AckBatcher::AckBatcher(EventLoop& loop, std::function<void(const nlohmann::json&)> send)
@@ -39,6 +41,14 @@ bool RecentIds::insert(const std::string& id) {
         order_.pop_front();
     }
     return true;
+}
+
+void warn_if_truncated(const nlohmann::json& sync_done) {
+    auto it = sync_done.find("truncated");
+    if (it == sync_done.end() || !it->is_boolean() || !it->get<bool>()) return;
+    std::fprintf(stderr,
+                 "natter: some messages waited in this device's inbox past the server's retention and were "
+                 "dropped; `natter history` shows what history still keeps\n");
 }
 
 }  // namespace natter::cli

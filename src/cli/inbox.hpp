@@ -47,4 +47,7 @@ private:
     std::unordered_set<std::string> ids_;
 };
 
+// Says so on stderr when a `sync_done` reports inbox rows dropped by retention.
+void warn_if_truncated(const nlohmann::json& sync_done);
+
 }  // namespace natter::cli

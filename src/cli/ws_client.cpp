@@ -80,7 +80,7 @@ private:
         }));
         ws_.async_handshake(response_, server_.host_header, target_, [self = shared_from_this()](beast::error_code ec) {
             if (ec == websocket::error::upgrade_declined)
-                return self->end({WsEnd::Kind::refused, self->response_.result_int(), self->response_.body(), 0, ""});
+                return self->end({WsEnd::Kind::refused, int(self->response_.result_int()), self->response_.body(), 0, ""});
             if (ec) return self->end_unreachable(ec);
             self->on_open();
         });

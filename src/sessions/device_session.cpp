@@ -42,6 +42,11 @@ void DeviceSession::on_strand(Fn&& fn) {
 
 void DeviceSession::start() {
     registry_.attach(shared_from_this());
+    // A revocation published before the attach was not seen: look again.
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    messaging_.check_credentials(who_, [weak](bool valid) {
+        if (auto self = weak.lock(); self && !valid) self->close(close_code::revoked, "credentials revoked: log in again");
+    });
     maybe_pull();
 }
 
@@ -154,16 +159,17 @@ void DeviceSession::handle_ack(const std::string& request_id, const json& frame)
     }
     for (MessageId id : list) {
         in_flight_.erase(id);
-        deleting_.insert(id);
+        deleting_[id] = kPending;
     }
-    // Until the delete commits, an inbox read may still see these rows.
+    // Until the delete commits, and a read started after that completes, an
+    // inbox read may still return these rows.
     std::weak_ptr<DeviceSession> weak = weak_from_this();
     auto done = [weak, list] {
         auto self = weak.lock();
         if (!self) return;
         self->on_strand([self, list] {
             for (MessageId id : list)
-                if (auto it = self->deleting_.find(id); it != self->deleting_.end()) self->deleting_.erase(it);
+                if (auto it = self->deleting_.find(id); it != self->deleting_.end()) it->second = self->pulls_started_;
         });
     };
     if (!list.empty()) messaging_.ack(who_, list, std::move(done));
@@ -197,19 +203,21 @@ void DeviceSession::maybe_pull() {
     dirty_ = false;
     std::weak_ptr<DeviceSession> weak = weak_from_this();
     auto generation = pull_generation_;
+    auto pull_no = ++pulls_started_;
     bool check_truncated = !truncated_checked_;
     truncated_checked_ = true;
     messaging_.read_inbox(who_, cursor_, room, check_truncated,
-                          [weak, generation, room](Result<MessagingService::InboxPage> page) {
+                          [weak, generation, pull_no, room](Result<MessagingService::InboxPage> page) {
                               auto self = weak.lock();
                               if (!self) return;
-                              self->on_strand([self, generation, room, page = std::move(page)]() mutable {
-                                  self->on_pulled(generation, room, std::move(page));
+                              self->on_strand([self, generation, pull_no, room, page = std::move(page)]() mutable {
+                                  self->on_pulled(generation, pull_no, room, std::move(page));
                               });
                           });
 }
 
-void DeviceSession::on_pulled(std::uint64_t generation, std::size_t asked, Result<MessagingService::InboxPage> page) {
+void DeviceSession::on_pulled(std::uint64_t generation, std::uint64_t pull_no, std::size_t asked,
+                              Result<MessagingService::InboxPage> page) {
     pulling_ = false;
     if (closed_) return;
     if (page && page->truncated) truncated_ = true;
@@ -223,6 +231,9 @@ void DeviceSession::on_pulled(std::uint64_t generation, std::size_t asked, Resul
         in_flight_.insert(item.message.message_id);
         push(std::make_shared<const std::string>(message_frame(item.message)));
     }
+    // This read started after those deletes committed: later reads cannot see them.
+    for (auto it = deleting_.begin(); it != deleting_.end();)
+        it = it->second < pull_no ? deleting_.erase(it) : std::next(it);
     caught_up_ = items.size() < asked && !dirty_;
     dirty_ = false;
     if (caught_up_ && sync_pending_) {

@@ -13,6 +13,7 @@
 // Every method but on_bus runs on the connection's strand.
 #include <memory>
 #include <string>
+#include <unordered_map>
 #include <unordered_set>
 
 #include <nlohmann/json_fwd.hpp>
@@ -49,7 +50,8 @@ private:
     void handle_ack(const std::string& request_id, const nlohmann::json& frame);
     void deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
     void maybe_pull();
-    void on_pulled(std::uint64_t generation, std::size_t asked, Result<MessagingService::InboxPage> page);
+    void on_pulled(std::uint64_t generation, std::uint64_t pull_no, std::size_t asked,
+                   Result<MessagingService::InboxPage> page);
     void push(std::shared_ptr<const std::string> frame);
     void reply_error(const std::string& request_id, Error e);
     template <class Fn>
@@ -66,7 +68,12 @@ private:
 
     InboxId cursor_ = 0;                       // highest inbox row pushed on this socket
     std::unordered_set<MessageId> in_flight_;  // pushed, not yet acked
-    std::unordered_multiset<MessageId> deleting_;  // acked, delete not yet committed
+    // Acked ids -> the number of inbox reads started before their delete
+    // committed (kPending until it has): a read that started earlier may
+    // still return the row, so it is skipped until a later read completes.
+    std::unordered_map<MessageId, std::uint64_t> deleting_;
+    static constexpr std::uint64_t kPending = ~std::uint64_t(0);
+    std::uint64_t pulls_started_ = 0;
     bool pulling_ = false;                     // an inbox read is outstanding
     bool dirty_ = false;                       // a bus event came during the read
     bool caught_up_ = false;                   // the last read found no more rows

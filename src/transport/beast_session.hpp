@@ -29,7 +29,8 @@ struct Shared {
     std::atomic<std::size_t> websockets{0};
     std::mutex gone_mu;
     std::condition_variable gone;  // a WebSocket ended: stop() waits on it
-    std::atomic<std::size_t> pending{0};  // requests handed to the blocking pool
+    std::atomic<std::size_t> pending{0};    // requests handed to the blocking pool
+    std::atomic<std::size_t> upgrading{0};  // WebSocket handshakes being authenticated
 };
 
 // One WebSocket: owns the socket, the outbound queue (one write in flight),

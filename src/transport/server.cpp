@@ -89,8 +89,11 @@ private:
         auto q = target.find('?');
         if (target.substr(0, q) != "/v1/ws")
             return reply(error_response(err(Code::not_found, "no such endpoint")), req.version(), false);
-        if (shared_.websockets.load() >= shared_.deps.limits.max_connections)
+        // Handshakes in flight count too, or a burst of them would overshoot the limit.
+        if (shared_.websockets.load() + shared_.upgrading.fetch_add(1) >= shared_.deps.limits.max_connections) {
+            shared_.upgrading--;
             return reply(error_response(err(Code::unavailable, "server is full; retry later")), req.version(), false);
+        }
         auto query = parse_query(q == std::string_view::npos ? "" : std::string(target.substr(q + 1)));
         auto req_ptr = std::make_shared<http::request<http::string_body>>(std::move(req));
         shared_.pending++;
@@ -113,6 +116,7 @@ private:
                     who = err(Code::forbidden, "the user parameter does not match the credential");
             }
             net::post(self->stream_.get_executor(), [self, who = std::move(who), req_ptr]() mutable {
+                self->shared_.upgrading--;
                 if (!who) return self->reply(error_response(who.error()), req_ptr->version(), false);
                 self->stream_.expires_never();
                 auto ws = std::make_shared<WsSession>(self->stream_.release_socket(), self->shared_, *who);
@@ -144,7 +148,8 @@ private:
 }  // namespace
 
 struct Server::Impl {
-    Impl(ServerConfig c, ServerDeps d) : config(std::move(c)), shared{std::move(d)}, ioc(int(config.io_threads)), acceptor(ioc) {}
+    Impl(ServerConfig c, ServerDeps d)
+        : config(std::move(c)), shared{std::move(d)}, ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {}
 
     void accept() {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
@@ -167,7 +172,7 @@ struct Server::Impl {
     Shared shared;
     net::io_context ioc;
     tcp::acceptor acceptor;
-    net::steady_timer backoff{ioc};
+    net::steady_timer backoff{acceptor.get_executor()};
     std::optional<net::executor_work_guard<net::io_context::executor_type>> work;
     std::vector<std::thread> threads;
 };
@@ -178,11 +183,19 @@ Server::~Server() { stop(); }
 
 std::uint16_t Server::start() {
     auto& i = *impl_;
-    tcp::endpoint ep(net::ip::make_address(i.config.host), i.config.port);
-    i.acceptor.open(ep.protocol());
-    i.acceptor.set_option(net::socket_base::reuse_address(true));
-    i.acceptor.bind(ep);
-    i.acceptor.listen(net::socket_base::max_listen_connections);
+    auto where = i.config.host + ":" + std::to_string(i.config.port);
+    try {
+        tcp::resolver resolver(i.ioc);
+        auto results = resolver.resolve(i.config.host, std::to_string(i.config.port), tcp::resolver::passive);
+        auto ep = results.begin()->endpoint();
+        i.acceptor.open(ep.protocol());
+        i.acceptor.set_option(net::socket_base::reuse_address(true));
+        i.acceptor.bind(ep);
+        i.acceptor.listen(net::socket_base::max_listen_connections);
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("cannot listen on " + where + ": " + e.code().message() +
+                                 " (pick another address or port with --listen HOST:PORT)");
+    }
     i.work.emplace(i.ioc.get_executor());
     i.accept();
     for (std::size_t t = 0; t < std::max<std::size_t>(1, i.config.io_threads); ++t)
@@ -193,9 +206,11 @@ std::uint16_t Server::start() {
 void Server::stop(int close_code) {
     auto& i = *impl_;
     if (i.threads.empty()) return;
-    net::post(i.ioc, [&i] {
+    // On the acceptor's strand: the accept handler may be re-arming it.
+    net::post(i.acceptor.get_executor(), [&i] {
         beast::error_code ignored;
         i.acceptor.close(ignored);
+        i.backoff.cancel();
     });
     i.shared.deps.registry.close_all(close_code, "server restarting: reconnect");
     {

@@ -303,7 +303,14 @@ void SqliteStore::run_batch(std::vector<Job>& batch) {
         } catch (...) {
         }
     }
-    for (auto& job : batch) job.after(committed);
+    for (auto& job : batch) {
+        try {
+            job.after(committed);
+        } catch (const std::exception& e) {
+            // A callback's bug must not take the writer thread, and the process, down.
+            spdlog::error("store: completion failed: {}", e.what());
+        }
+    }
 }
 
 std::string SqliteStore::meta(const std::string& key) {

@@ -1,0 +1,144 @@
+// natter: the terminal client. Parses the command line, runs one command,
+// and turns failures into "natter: ..." and an exit code.
+#include <CLI/CLI.hpp>
+
+#include <csignal>
+#include <cstdlib>
+#include <functional>
+#include <iostream>
+
+#include "commands.hpp"
+#include "errors.hpp"
+
+using namespace natter::cli;
+
+namespace {
+
+constexpr const char* kFooter = R"(Exit codes:
+  0  ok
+  1  the server refused (it says why: natter: <code>: <message>)
+  2  usage error
+  3  network error: the server could not be reached, or stopped answering
+  4  not logged in, or the credentials were rejected (natter login again)
+
+Environment:
+  NATTER_SERVER      default for --server (else http://127.0.0.1:8080)
+  NATTER_PASSWORD    the password for register and login (else asked on the terminal)
+  NATTER_CONFIG_DIR  where profiles are kept (else $XDG_CONFIG_HOME/natter, else ~/.config/natter))";
+
+struct Cli {
+    CLI::App app{"natter: the terminal client of the natter chat server", "natter"};
+    Globals globals;
+    std::string server_flag;
+    std::function<int()> command;
+
+    RegisterOptions reg;
+    LoginOptions login;
+    SendOptions send;
+    std::optional<long long> count;
+    std::string chat_user;
+    std::string device_to_remove;
+    HistoryOptions history;
+    bool conversations_json = false;
+
+    Cli() {
+        app.footer(kFooter);
+        app.require_subcommand(1);
+        app.fallthrough();  // global options after the command too
+        app.add_option("--server", server_flag, "the server, http://HOST:PORT (default: $NATTER_SERVER, the profile's, "
+                                                "or http://127.0.0.1:8080)");
+        app.add_option("--profile", globals.profile, "which stored login to use (a separate device each)")
+            ->capture_default_str();
+        add_accounts();
+        add_messaging();
+        add_history();
+    }
+
+    void add_accounts() {
+        auto* r = app.add_subcommand("register", "create an account (the password is asked, or see NATTER_PASSWORD)");
+        r->add_option("USERNAME", reg.username, "3-32 of a-z 0-9 _ .")->required();
+        r->add_option("--display-name", reg.display_name, "the name others see (default: the username)");
+        r->add_flag("--password-stdin", reg.password_stdin, "read the password from the first line of stdin");
+        r->callback([this] { command = [this] { return run_register(globals, reg); }; });
+
+        auto* l = app.add_subcommand("login", "sign this profile in (resumes its device when it had one)");
+        l->add_option("USERNAME", login.username)->required();
+        l->add_option("--device-name", login.device_name, "a name for a new device (default: natter on HOSTNAME)");
+        l->add_flag("--password-stdin", login.password_stdin, "read the password from the first line of stdin");
+        l->callback([this] { command = [this] { return run_login(globals, login); }; });
+
+        app.add_subcommand("logout", "sign this device out and forget its tokens")->callback([this] {
+            command = [this] { return run_logout(globals); };
+        });
+
+        auto* d = app.add_subcommand("devices", "list your devices (* marks this one)");
+        d->require_subcommand(0, 1);
+        d->callback([this, d] {
+            if (d->get_subcommands().empty()) command = [this] { return run_devices(globals); };
+        });
+        auto* rm = d->add_subcommand("remove", "remove a device: tokens revoked, inbox dropped");
+        rm->add_option("DEVICE_ID", device_to_remove)->required();
+        rm->callback([this] { command = [this] { return run_devices_remove(globals, device_to_remove); }; });
+    }
+
+    void add_messaging() {
+        auto* s = app.add_subcommand("send", "send one message and wait until the server has stored it");
+        s->add_option("USER", send.to, "a username (or @username), or a user id")->required();
+        s->add_option("TEXT", send.words, "the message; the words are joined with spaces");
+        s->add_option("--group", send.group, "send to this group id instead (then no USER)");
+        s->callback([this] { command = [this] { return run_send(globals, send); }; });
+
+        auto* l = app.add_subcommand("listen", "print incoming messages as JSON lines, acking them");
+        l->add_option("--count", count, "exit after N messages")->check(CLI::NonNegativeNumber);
+        l->callback([this] { command = [this] { return run_listen(globals, count); }; });
+
+        auto* c = app.add_subcommand("chat", "chat with USER: type lines to send, see messages as they come");
+        c->add_option("USER", chat_user, "a username (or @username), or a user id")->required();
+        c->callback([this] { command = [this] { return run_chat(globals, chat_user); }; });
+    }
+
+    void add_history() {
+        auto* h = app.add_subcommand("history", "the messages of a conversation, oldest first");
+        h->add_option("CONVERSATION", history.conversation, "a conversation id (d:ID:ID, g:ID) or a username")
+            ->required();
+        h->add_option("--before-seq", history.before_seq, "only messages before this seq");
+        h->add_option("--limit", history.limit, "at most this many (1-200)")->capture_default_str();
+        h->add_flag("--json", history.json, "one JSON object per line");
+        h->callback([this] { command = [this] { return run_history(globals, history); }; });
+
+        auto* c = app.add_subcommand("conversations", "your conversations, with unread counts");
+        c->add_flag("--json", conversations_json, "one JSON object per line");
+        c->callback([this] { command = [this] { return run_conversations(globals, conversations_json); }; });
+    }
+
+    int run(int argc, char** argv) {
+        try {
+            app.parse(argc, argv);
+        } catch (const CLI::ParseError& e) {
+            int code = app.exit(e);  // prints help, or the error with a hint
+            return code == 0 ? kExitOk : kExitUsage;
+        }
+        if (!server_flag.empty()) {
+            globals.server = server_flag;
+        } else if (const char* env = std::getenv("NATTER_SERVER"); env && *env) {
+            globals.server = env;
+        }
+        return command();
+    }
+};
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    std::signal(SIGPIPE, SIG_IGN);  // a closed stdout or socket is an error to handle, not a death
+    try {
+        Cli cli;
+        return cli.run(argc, argv);
+    } catch (const CliError& e) {
+        std::cerr << "natter: " << e.what() << "\n";
+        return e.exit_code();
+    } catch (const std::exception& e) {
+        std::cerr << "natter: " << e.what() << "\n";
+        return kExitRefused;
+    }
+}
