@@ -11,11 +11,12 @@
 #include <mutex>
 #include <thread>
 
-#include <spdlog/spdlog.h>
+#include "obs/log.hpp"
 
 #include "adapters/localbus/local_bus.hpp"
 #include "adapters/sqlite/sqlite_store.hpp"
 #include "chat/accounts.hpp"
+#include "app/metrics.hpp"
 #include "chat/history.hpp"
 #include "chat/messaging.hpp"
 #include "chat/token_signer.hpp"
@@ -65,10 +66,9 @@ std::uint32_t node_id_of(sqlite::SqliteStore& store, const Config& c) {
 struct App::Impl {
     explicit Impl(Config c, const Clock* injected) : config(std::move(c)) {
         clock = injected ? injected : &system_clock;
-        if (auto problem = check_limits(config.limits); !problem.empty()) throw std::runtime_error("bad limits: " + problem);
-        if (config.retention.history_s < 0 || config.retention.inbox_s < 1 || config.retention.sweep_interval_s < 1 ||
-            config.retention.batch < 1)
-            throw std::runtime_error("bad retention: history >= 0 s, inbox >= 1 s, sweep interval >= 1 s, batch >= 1");
+        if (auto problem = check_config(config); !problem.empty()) throw std::runtime_error(problem);
+        if (config.store_adapter != "sqlite" || config.bus_adapter != "local")
+            throw std::runtime_error("store.adapter must be \"sqlite\" and bus.adapter \"local\" in this version");
         std::error_code ec;
         if (fs::create_directories(config.data_dir, ec))
             fs::permissions(config.data_dir, fs::perms::owner_all, ec);  // a new data dir is the owner's alone
@@ -89,7 +89,14 @@ struct App::Impl {
         messaging = std::make_unique<MessagingService>(store->ports(), bus, *ids, *clock, config.limits, blocking);
         registry = std::make_unique<SessionRegistry>(bus);
         history = std::make_unique<HistoryService>(store->ports());
-        api = std::make_unique<HttpApi>(*accounts, *history);
+        HttpApi::Operations ops;
+        ops.ready = [this] { return !draining.load() && store->ping(); };
+        ops.metrics = [this] {
+            auto st = server->stats();
+            return render_metrics(MetricsInputs{server->connections(), st.frames_in, st.frames_out, st.http_requests,
+                                                &messaging->stats(), store->inbox_rows(), store->queue_depth()});
+        };
+        api = std::make_unique<HttpApi>(*accounts, *history, std::move(ops));
         sweeper = std::make_unique<RetentionSweeper>(*store, *clock, config.retention);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
@@ -105,9 +112,10 @@ struct App::Impl {
                 try {
                     auto r = sweeper->run_once();
                     if (r.inbox || r.history || r.dedupe)
-                        spdlog::info("retention: removed {} inbox rows, {} messages, {} idempotency keys", r.inbox, r.history, r.dedupe);
+                        log_event(LogLevel::info, "retention.swept",
+                                  {{"inbox_rows", r.inbox}, {"messages", r.history}, {"idempotency_keys", r.dedupe}});
                 } catch (const std::exception& e) {
-                    spdlog::error("retention sweep failed: {}", e.what());
+                    log_event(LogLevel::error, "retention.failed", {{"error", e.what()}});
                 }
                 lock.lock();
                 sweeper_cv.wait_for(lock, std::chrono::seconds(config.retention.sweep_interval_s), [this] { return sweeper_stop; });
@@ -147,6 +155,7 @@ struct App::Impl {
     std::unique_ptr<AccountService> accounts;
     std::unique_ptr<MessagingService> messaging;
     std::unique_ptr<SessionRegistry> registry;
+    std::atomic<bool> draining{false};
     std::unique_ptr<HistoryService> history;
     std::unique_ptr<HttpApi> api;
     std::unique_ptr<RetentionSweeper> sweeper;
@@ -167,6 +176,16 @@ std::uint16_t App::start() {
 void App::stop() {
     impl_->stop_sweeper();
     impl_->server->stop();
+}
+void App::drain(std::chrono::seconds grace) {
+    impl_->draining = true;  // /readyz says 503 from now on
+    // The grace period is for the load balancer to notice; an operator's
+    // second signal or a short grace ends it early.
+    if (grace.count() > 0) {
+        std::unique_lock lock(impl_->sweeper_mu);
+        impl_->sweeper_cv.wait_for(lock, grace, [this] { return impl_->sweeper_stop; });
+    }
+    stop();
 }
 SweepReport App::sweep_now() { return impl_->sweeper->run_once(); }
 const Config& App::config() const { return impl_->config; }

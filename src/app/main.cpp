@@ -6,75 +6,18 @@
 #include <cstdio>
 #include <iostream>
 
-#include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
-
 #include "app/app.hpp"
+#include "obs/log.hpp"
 
-namespace {
-
-bool parse_listen(const std::string& s, natter::Config& c) {
-    auto colon = s.rfind(':');
-    if (colon == std::string::npos || colon == 0) return false;
-    try {
-        auto port = std::stoul(s.substr(colon + 1));
-        if (port > 65535) return false;
-        c.host = s.substr(0, colon);
-        c.port = std::uint16_t(port);
-    } catch (...) {
-        return false;
+int main(int argc, char** argv, char** envp) {
+    auto inv = natter::load_config(argc, argv, envp);
+    if (inv.exit_code >= 0) return inv.exit_code;
+    if (inv.print_config) {
+        std::cout << natter::config_to_toml(inv.config);
+        return 0;
     }
-    return true;
-}
-
-void add_limit_options(CLI::App& cli, natter::Limits& l) {
-    auto* g = cli.add_option_group("Limits", "every bound natterd enforces (docs/PROTOCOL.md, Limits)");
-    g->add_option("--max-frame-bytes", l.max_frame_bytes, "largest WebSocket frame; larger closes 1009")->capture_default_str();
-    g->add_option("--max-http-body-bytes", l.max_http_body_bytes, "largest HTTP body; larger gets 413")->capture_default_str();
-    g->add_option("--max-body-chars", l.max_body_chars, "code points in a message body")->capture_default_str();
-    g->add_option("--max-devices", l.max_devices, "devices per user")->capture_default_str();
-    g->add_option("--push-window", l.push_window, "unacked pushes per socket")->capture_default_str();
-    g->add_option("--outbound-queue-bytes", l.outbound_queue_bytes, "queued bytes per socket; more closes 4008")->capture_default_str();
-    g->add_option("--max-ack-ids", l.max_ack_ids, "message ids in one ack frame")->capture_default_str();
-    g->add_option("--send-rate", l.send_rate_per_s, "sends per user per second")->capture_default_str();
-    g->add_option("--send-burst", l.send_burst, "burst of sends per user")->capture_default_str();
-    g->add_option("--frame-rate", l.frame_rate_per_s, "frames per socket per second")->capture_default_str();
-    g->add_option("--frame-burst", l.frame_burst, "burst of frames per socket; past it closes 1008")->capture_default_str();
-    g->add_option("--login-rate", l.login_rate_per_s, "sign-in attempts per username per second")->capture_default_str();
-    g->add_option("--login-burst", l.login_burst, "burst of sign-in attempts per username")->capture_default_str();
-    g->add_option("--access-ttl", l.access_ttl_s, "access token lifetime, seconds")->capture_default_str();
-    g->add_option("--refresh-ttl", l.refresh_ttl_s, "refresh token lifetime, seconds")->capture_default_str();
-    g->add_option("--ticket-ttl", l.ticket_ttl_s, "WebSocket ticket lifetime, seconds")->capture_default_str();
-    g->add_option("--max-connections", l.max_connections, "WebSockets per process; more get 503")->capture_default_str();
-    g->add_option("--max-pending-requests", l.max_pending_requests, "HTTP requests waiting for a worker; more get 503")->capture_default_str();
-    g->add_option("--max-pending-writes", l.max_pending_writes, "sends waiting for the store; more get unavailable")->capture_default_str();
-}
-
-}  // namespace
-
-int main(int argc, char** argv) {
-    natter::Config config;
-    std::string listen = "127.0.0.1:8080";
-    CLI::App cli{"natterd: a chat server (see README.md)"};
-    cli.add_option("--listen", listen, "HOST:PORT to listen on (port 0: any free port)")->capture_default_str();
-    cli.add_option("--data", config.data_dir, "data directory (SQLite file, token key)")->capture_default_str();
-    cli.add_option("--threads", config.io_threads, "I/O threads (0: one per core)")->capture_default_str();
-    cli.add_option("--node-id", config.node_id, "node id in message ids, 0..1023 (default: generated once, kept in the store)")
-        ->check(CLI::Range(0, 1023));
-    add_limit_options(cli, config.limits);
-    auto* r = cli.add_option_group("Retention", "what is kept, and for how long (docs/RETENTION.md)");
-    r->add_option("--history-retention", config.retention.history_s, "seconds history is kept; 0: none beyond delivery")->capture_default_str();
-    r->add_option("--inbox-retention", config.retention.inbox_s, "seconds an undelivered inbox row is kept")->capture_default_str();
-    r->add_option("--sweep-interval", config.retention.sweep_interval_s, "seconds between retention sweeps")->capture_default_str();
-    CLI11_PARSE(cli, argc, argv);
-    if (!parse_listen(listen, config)) {
-        std::cerr << "natterd: --listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got '" << listen << "')\n";
-        return 2;
-    }
-    if (auto problem = natter::check_limits(config.limits); !problem.empty()) {
-        std::cerr << "natterd: " << problem << "\n";
-        return 2;
-    }
+    const auto& config = inv.config;
+    natter::init_logging(config.log_format, config.log_level);
 
     // Signals are taken by sigwait below, not by whichever thread they hit.
     sigset_t signals;
@@ -91,10 +34,17 @@ int main(int argc, char** argv) {
         std::printf("natterd: listening on http://%s:%u (data in %s)\n", config.host.c_str(), unsigned(port),
                     config.data_dir.c_str());
         std::fflush(stdout);
+        natter::log_event(natter::LogLevel::info, "listening",
+                          {{"address", config.host + ":" + std::to_string(port)}, {"data", config.data_dir}});
         int sig = 0;
         sigwait(&signals, &sig);
-        spdlog::info("natterd: signal {}, stopping", sig);
-        app.stop();
+        // SIGTERM: report not ready, let the load balancer move new traffic
+        // away for the grace period, then close sockets with 1012 and finish
+        // the sends already accepted. SIGINT (a terminal's ^C) skips the grace.
+        natter::log_event(natter::LogLevel::info, "draining",
+                          {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"grace_s", config.drain_grace_s}});
+        app.drain(sig == SIGTERM ? std::chrono::seconds(config.drain_grace_s) : std::chrono::seconds(0));
+        natter::log_event(natter::LogLevel::info, "stopped", {});
     } catch (const std::exception& e) {
         std::cerr << "natterd: " << e.what() << "\n";
         return 1;

@@ -1,5 +1,6 @@
 #include "chat/messaging.hpp"
 
+#include <chrono>
 #include <map>
 
 #include <nlohmann/json.hpp>
@@ -8,6 +9,7 @@
 #include "core/conversation.hpp"
 #include "core/crypto.hpp"
 #include "core/text.hpp"
+#include "obs/log.hpp"
 
 namespace natter {
 
@@ -23,7 +25,7 @@ MessagingService::MessagingService(Stores stores, Bus& bus, IdGenerator& ids, co
 
 void MessagingService::send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done) {
     auto reject = [&](Error e) {
-        stats_.sends_rejected++;
+        this->reject(cmd.trace_id, who, e);
         done(std::move(e));
     };
     if (!is_uuid(cmd.client_msg_id)) return reject(err(Code::invalid, "client_msg_id must be a UUID"));
@@ -60,9 +62,13 @@ void MessagingService::send(const Principal& who, SendCommand cmd, std::function
     req.ts = now;
     // The payload a retry must repeat: recipient and content.
     req.payload_hash = sha256_hex(req.to_json + '\n' + req.body + '\n' + req.attachment_json);
-    stores_.messages->commit_send(std::move(req), [this, done = std::move(done)](Result<SendOutcome> out) {
+    auto started = std::chrono::steady_clock::now();
+    stores_.messages->commit_send(std::move(req), [this, who, trace_id = std::move(cmd.trace_id), started,
+                                                   done = std::move(done)](Result<SendOutcome> out) {
+        auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
+        stats_.store_latency.observe(elapsed);
         if (!out) {
-            stats_.sends_rejected++;
+            this->reject(trace_id, who, out.error());
             return done(out.error());
         }
         if (out->duplicate) {
@@ -71,8 +77,23 @@ void MessagingService::send(const Principal& who, SendCommand cmd, std::function
             stats_.sends_accepted++;
             publish(*out);
         }
+        if (log_enabled(LogLevel::debug))
+            log_event(LogLevel::debug, "send.accepted",
+                      {{"trace_id", trace_id}, {"user", id_string(who.user)}, {"message_id", id_string(out->message.message_id)},
+                       {"conversation_id", out->message.conversation_id}, {"seq", out->message.seq},
+                       {"duplicate", out->duplicate}, {"store_ms", elapsed * 1000}});
         done(std::move(out->message));
     });
+}
+
+void MessagingService::reject(const std::string& trace_id, const Principal& who, const Error& e) {
+    stats_.sends_rejected++;
+    stats_.rejected_by_code[std::size_t(e.code)]++;
+    // The store failing is ours to look at; a client's bad send is not.
+    auto level = e.code == Code::unavailable ? LogLevel::warn : LogLevel::debug;
+    if (log_enabled(level))
+        log_event(level, "send.rejected",
+                  {{"trace_id", trace_id}, {"user", id_string(who.user)}, {"code", code_name(e.code)}, {"message", e.message}});
 }
 
 void MessagingService::publish(const SendOutcome& out) {

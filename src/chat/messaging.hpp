@@ -4,6 +4,7 @@
 // in one transaction, and after commit publishes it to every recipient's
 // channel. Nothing here blocks the calling thread: store reads run on the
 // injected blocking executor, writes complete through the store's callbacks.
+#include <array>
 #include <atomic>
 #include <functional>
 #include <mutex>
@@ -15,6 +16,7 @@
 #include "chat/rate_limiter.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
+#include "obs/histogram.hpp"
 #include "ports/bus.hpp"
 #include "ports/clock.hpp"
 #include "ports/store.hpp"
@@ -22,6 +24,7 @@
 namespace natter {
 
 struct SendCommand {
+    std::string trace_id;  // follows the send through the log lines
     std::string client_msg_id;
     std::optional<UserId> to_user;
     std::optional<std::uint64_t> to_group;
@@ -33,6 +36,9 @@ struct MessagingStats {
     std::atomic<std::uint64_t> sends_accepted{0};
     std::atomic<std::uint64_t> sends_duplicate{0};
     std::atomic<std::uint64_t> sends_rejected{0};
+    std::array<std::atomic<std::uint64_t>, kCodeCount> rejected_by_code{};
+    std::atomic<std::uint64_t> messages_pushed{0};  // message frames queued to sockets
+    LatencyHistogram store_latency;                 // commit_send: hand-over to commit
     std::atomic<std::uint64_t> acks_removed{0};
     std::atomic<std::uint64_t> acks_ignored{0};  // ids that were not in the device's inbox
 };
@@ -61,9 +67,11 @@ public:
     void check_credentials(const Principal& who, std::function<void(bool valid)> done);
 
     const MessagingStats& stats() const { return stats_; }
+    void count_pushes(std::uint64_t n) { stats_.messages_pushed.fetch_add(n, std::memory_order_relaxed); }
 
 private:
     void publish(const SendOutcome& out);
+    void reject(const std::string& trace_id, const Principal& who, const Error& e);
 
     Stores stores_;
     Bus& bus_;

@@ -18,6 +18,7 @@ enum class Code {
     rate_limited,
     unavailable,  // retryable: the server could not do it now
 };
+constexpr std::size_t kCodeCount = std::size_t(Code::unavailable) + 1;
 
 const char* code_name(Code c);
 int http_status(Code c);

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/frames.hpp"
+#include "obs/trace.hpp"
 #include "sessions/session_registry.hpp"
 
 namespace natter {
@@ -112,6 +113,7 @@ void DeviceSession::dispatch(const std::string& text) {
 
 void DeviceSession::handle_send(const std::string& request_id, const json& frame) {
     SendCommand cmd;
+    cmd.trace_id = new_trace_id();
     std::optional<std::string> client_msg_id, body;
     if (auto e = get_string(frame, "client_msg_id", client_msg_id)) return reply_error(request_id, *e);
     if (!client_msg_id) return reply_error(request_id, err(Code::invalid, "client_msg_id is required"));
@@ -188,6 +190,7 @@ void DeviceSession::deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id
     if (caught_up_ && !pulling_ && in_flight_.size() < limits_.push_window) {
         cursor_ = inbox_id;
         in_flight_.insert(ev->message_id);
+        messaging_.count_pushes(1);
         return push(ev->frame);
     }
     // Behind, or the window is full: the inbox read will bring it, in order.
@@ -229,6 +232,7 @@ void DeviceSession::on_pulled(std::uint64_t generation, std::uint64_t pull_no, s
         cursor_ = item.inbox_id;
         if (deleting_.count(item.message.message_id)) continue;  // acked already
         in_flight_.insert(item.message.message_id);
+        messaging_.count_pushes(1);
         push(std::make_shared<const std::string>(message_frame(item.message)));
     }
     // This read started after those deletes committed: later reads cannot see them.

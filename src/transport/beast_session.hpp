@@ -31,6 +31,7 @@ struct Shared {
     std::condition_variable gone;  // a WebSocket ended: stop() waits on it
     std::atomic<std::size_t> pending{0};    // requests handed to the blocking pool
     std::atomic<std::size_t> upgrading{0};  // WebSocket handshakes being authenticated
+    std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, http_requests{0};
 };
 
 // One WebSocket: owns the socket, the outbound queue (one write in flight),

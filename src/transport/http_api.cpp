@@ -142,7 +142,12 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
     if (p == "/healthz") return m == "GET" ? json_response(200, {{"status", "ok"}}) : method_not_allowed();
     if (p == "/readyz") {
         if (m != "GET") return method_not_allowed();
-        return ready_() ? json_response(200, {{"status", "ready"}}) : error_response(err(Code::unavailable, "not ready"));
+        return ops_.ready() ? json_response(200, {{"status", "ready"}})
+                            : error_response(err(Code::unavailable, "not ready: draining, or the store does not answer"));
+    }
+    if (p == "/metrics" && ops_.metrics) {
+        if (m != "GET") return method_not_allowed();
+        return HttpResponse{200, ops_.metrics(), "text/plain; version=0.0.4"};
     }
 
     if (p == "/v1/ws") return error_response(err(Code::invalid, "this endpoint needs a WebSocket upgrade"));

@@ -29,17 +29,24 @@ HttpResponse error_response(const Error& e);
 std::map<std::string, std::string> parse_query(const std::string& query);
 std::string bearer_token(const std::string& authorization);
 
+// Operations endpoints: /readyz asks `ready`, /metrics renders `metrics`.
+struct HttpOperations {
+    std::function<bool()> ready = [] { return true; };
+    std::function<std::string()> metrics;
+};
+
 class HttpApi {
 public:
-    HttpApi(AccountService& accounts, HistoryService& history, std::function<bool()> ready = [] { return true; })
-        : accounts_(accounts), history_(history), ready_(std::move(ready)) {}
+    using Operations = HttpOperations;
+    HttpApi(AccountService& accounts, HistoryService& history, Operations ops = {})
+        : accounts_(accounts), history_(history), ops_(std::move(ops)) {}
     HttpResponse handle(const HttpRequest& req);
 
 private:
     HttpResponse conversations(const Principal& who, const HttpRequest& req);
     AccountService& accounts_;
     HistoryService& history_;
-    std::function<bool()> ready_;
+    Operations ops_;
 };
 
 }  // namespace natter

@@ -1,7 +1,7 @@
 #include <boost/asio/post.hpp>
 #include <boost/asio/steady_timer.hpp>
 #include <boost/asio/strand.hpp>
-#include <spdlog/spdlog.h>
+#include "obs/log.hpp"
 
 #include <optional>
 #include <thread>
@@ -55,6 +55,7 @@ private:
         }
         if (ec) return shutdown();
         auto req = parser_->release();
+        shared_.http_requests.fetch_add(1, std::memory_order_relaxed);
         if (shared_.pending.load() >= shared_.deps.limits.max_pending_requests)
             return reply(error_response(err(Code::unavailable, "server is busy; retry")), req.version(), false);
         if (websocket::is_upgrade(req)) return upgrade(std::move(req));
@@ -75,7 +76,7 @@ private:
             try {
                 res = self->shared_.deps.api.handle(r);
             } catch (const std::exception& e) {
-                spdlog::error("http {} {}: {}", r.method, r.path, e.what());
+                log_event(LogLevel::error, "http.failed", {{"method", r.method}, {"path", r.path}, {"error", e.what()}});
                 res = error_response(err(Code::unavailable, "internal error; retry"));
             }
             net::post(self->stream_.get_executor(), [self, res = std::move(res), version, keep_alive] {
@@ -160,7 +161,7 @@ struct Server::Impl {
             }
             // Out of file descriptors, most likely: keep serving the open
             // sockets and try again shortly instead of spinning.
-            spdlog::warn("accept: {}", ec.message());
+            log_event(LogLevel::warn, "accept.failed", {{"error", ec.message()}});
             backoff.expires_after(std::chrono::milliseconds(100));
             backoff.async_wait([this](beast::error_code e) {
                 if (!e) accept();
@@ -225,5 +226,10 @@ void Server::stop(int close_code) {
 }
 
 std::size_t Server::connections() const { return impl_->shared.websockets.load(); }
+
+Server::Stats Server::stats() const {
+    const auto& s = impl_->shared;
+    return Stats{s.frames_in.load(), s.frames_out.load(), s.http_requests.load()};
+}
 
 }  // namespace natter

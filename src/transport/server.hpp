@@ -43,6 +43,10 @@ public:
     // Stops accepting, closes every WebSocket with `close_code`, stops the threads.
     void stop(int close_code = 1012);
     std::size_t connections() const;
+    struct Stats {
+        std::uint64_t frames_in = 0, frames_out = 0, http_requests = 0;
+    };
+    Stats stats() const;
 
 private:
     struct Impl;

@@ -41,6 +41,7 @@ void WsSession::do_read() {
 void WsSession::on_read(beast::error_code ec, std::size_t) {
     // A frame over read_message_max fails here after Beast sent close 1009.
     if (ec) return finish();
+    shared_.frames_in.fetch_add(1, std::memory_order_relaxed);
     if (ws_.got_text()) {
         std::string text = beast::buffers_to_string(buffer_.data());
         buffer_.consume(buffer_.size());
@@ -86,6 +87,7 @@ void WsSession::do_write() {
 void WsSession::on_write(beast::error_code ec, std::size_t) {
     writing_ = false;
     if (ec) return finish();
+    shared_.frames_out.fetch_add(1, std::memory_order_relaxed);
     queued_bytes_ -= queue_.front()->size();
     queue_.pop_front();
     if (closing_) return do_close();

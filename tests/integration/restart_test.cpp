@@ -18,7 +18,7 @@ namespace {
 // natterd as a child process; its port is read from the line it prints.
 class Natterd {
 public:
-    explicit Natterd(const std::string& data_dir) {
+    explicit Natterd(const std::string& data_dir, const char* grace = "5") {
         int out[2];
         if (pipe(out) != 0) throw std::runtime_error("pipe");
         pid_ = fork();
@@ -27,14 +27,37 @@ public:
             close(out[0]);
             close(out[1]);
             execl(NATTERD_PATH, "natterd", "--listen", "127.0.0.1:0", "--data", data_dir.c_str(), "--send-burst",
-                  "1000", static_cast<char*>(nullptr));
+                  "1000", "--drain-grace", grace, "--argon2-memory-kib", "64", "--argon2-time-cost", "1",
+                  static_cast<char*>(nullptr));
             _exit(127);
         }
         close(out[1]);
-        port_ = read_port(out[0]);
-        close(out[0]);
+        out_ = out[0];
+        port_ = read_port(out_);
     }
-    ~Natterd() { kill_hard(); }
+    ~Natterd() {
+        kill_hard();
+        close(out_);
+    }
+    // Sends `sig` and waits for the exit; the exit status, or -1 on timeout.
+    int stop_with(int sig) {
+        ::kill(pid_, sig);
+        // natterd's stdout closes when it exits: wait for that, with a deadline.
+        pollfd p{out_, POLLIN, 0};
+        char buf[256];
+        auto until = std::chrono::steady_clock::now() + 20s;
+        while (std::chrono::steady_clock::now() < until) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            if (poll(&p, 1, int(left.count())) <= 0) break;
+            if (read(out_, buf, sizeof buf) <= 0) {
+                int status = 0;
+                waitpid(pid_, &status, 0);
+                pid_ = -1;
+                return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+            }
+        }
+        return -1;
+    }
     std::uint16_t port() const { return port_; }
     void kill_hard() {
         if (pid_ <= 0) return;
@@ -61,6 +84,7 @@ private:
         return std::uint16_t(std::stoi(m[1]));
     }
     pid_t pid_ = -1;
+    int out_ = -1;
     std::uint16_t port_ = 0;
 };
 
@@ -92,6 +116,35 @@ TEST(Restart, SigkillLosesNothingThatWasSent) {
     auto a = connect_synced(server.port(), alice);
     a->send(send_frame(bob.user_id, "after restart"));
     EXPECT_EQ(a->expect("sent")["seq"], 301);
+}
+
+TEST(Restart, SigtermClosesWith1012ExitsZeroAndClientsCarryOn) {
+    TempDir dir;
+    Account alice, bob;
+    std::string unacked;
+    {
+        Natterd server(dir.path(), "0");
+        alice = signup(server.port(), "alice");
+        bob = signup(server.port(), "bob");
+        auto a = connect_synced(server.port(), alice);
+        auto b = connect_synced(server.port(), bob);
+        a->send(send_frame(bob.user_id, "before the restart"));
+        a->expect("sent");
+        unacked = b->expect("message")["message_id"];  // bob does not ack it
+        std::thread stopper([&] { EXPECT_EQ(server.stop_with(SIGTERM), 0); });
+        EXPECT_EQ(a->wait_close(), 1012);
+        EXPECT_EQ(b->wait_close(), 1012);
+        stopper.join();
+    }
+    // The clients reconnect (to the restarted node) and carry on.
+    Natterd server(dir.path());
+    std::vector<json> pushed;
+    auto b = connect_synced(server.port(), bob, &pushed);
+    ASSERT_EQ(pushed.size(), 1u);
+    EXPECT_EQ(pushed[0]["message_id"], unacked);
+    auto a = connect_synced(server.port(), alice);
+    a->send(send_frame(bob.user_id, "after"));
+    EXPECT_EQ(a->expect("sent")["seq"], 2);
 }
 
 TEST(Restart, StoppingClosesSocketsWith1012) {

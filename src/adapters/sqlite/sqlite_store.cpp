@@ -2,7 +2,7 @@
 
 #include <future>
 
-#include <spdlog/spdlog.h>
+#include "obs/log.hpp"
 
 #include "adapters/sqlite/sqlite_db.hpp"
 #include "adapters/sqlite/sqlite_rows.hpp"
@@ -289,7 +289,7 @@ void SqliteStore::run_batch(std::vector<Job>& batch) {
             try {
                 keep = job.run(db);
             } catch (const std::exception& e) {
-                spdlog::error("store: write failed: {}", e.what());
+                log_event(LogLevel::error, "store.write_failed", {{"error", e.what()}});
             }
             if (!keep) db.exec("ROLLBACK TO job");
             db.exec("RELEASE job");
@@ -297,7 +297,7 @@ void SqliteStore::run_batch(std::vector<Job>& batch) {
         db.exec("COMMIT");
         committed = true;
     } catch (const std::exception& e) {
-        spdlog::error("store: batch of {} failed: {}", batch.size(), e.what());
+        log_event(LogLevel::error, "store.batch_failed", {{"jobs", batch.size()}, {"error", e.what()}});
         try {
             db.exec("ROLLBACK");
         } catch (...) {
@@ -308,9 +308,33 @@ void SqliteStore::run_batch(std::vector<Job>& batch) {
             job.after(committed);
         } catch (const std::exception& e) {
             // A callback's bug must not take the writer thread, and the process, down.
-            spdlog::error("store: completion failed: {}", e.what());
+            log_event(LogLevel::error, "store.callback_failed", {{"error", e.what()}});
         }
     }
+}
+
+bool SqliteStore::ping() {
+    try {
+        return read([](Db& db) {
+            auto st = db.prepare("SELECT 1");
+            return st.step();
+        });
+    } catch (const std::exception&) {
+        return false;
+    }
+}
+
+std::size_t SqliteStore::queue_depth() {
+    std::lock_guard lock(queue_mu_);
+    return queue_.size();
+}
+
+std::size_t SqliteStore::inbox_rows() {
+    return read([](Db& db) {
+        auto st = db.prepare("SELECT count(*) FROM inbox");
+        st.step();
+        return std::size_t(st.i64(0));
+    });
 }
 
 std::string SqliteStore::meta(const std::string& key) {

@@ -39,6 +39,9 @@ public:
 
     Stores ports() { return Stores{this, this, this, this, this, this}; }
     std::string meta(const std::string& key);
+    bool ping();                      // the file answers a read
+    std::size_t queue_depth();        // writes waiting for the writer thread
+    std::size_t inbox_rows();         // every device's waiting rows
     void set_meta(const std::string& key, const std::string& value);
 
     // UserStore

@@ -1,0 +1,270 @@
+#include "app/config.hpp"
+
+#include <algorithm>
+#include <charconv>
+#include <cstring>
+#include <functional>
+#include <iostream>
+#include <sstream>
+
+#include <CLI/CLI.hpp>
+#include <toml++/toml.h>
+
+namespace natter {
+
+namespace {
+
+// One setting, reachable from the file, the environment and a flag.
+struct Setting {
+    std::string section, key, flag, help;
+    std::function<std::string(const std::string&)> set;  // from text; an error message or ""
+    std::function<std::string()> show;                   // as a TOML value
+    bool secret = false;
+    std::string env() const {
+        std::string e = "NATTER_" + section + "_" + key;
+        for (auto& ch : e) ch = ch == '.' ? '_' : char(std::toupper(static_cast<unsigned char>(ch)));
+        return e;
+    }
+    std::string name() const { return section + "." + key; }
+};
+
+template <class T>
+std::string parse_number(const std::string& text, T& out) {
+    T v{};
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (text.empty() || ec != std::errc() || end != text.data() + text.size()) return "must be a number";
+    if constexpr (std::is_signed_v<T>)
+        if (v < T(0)) return "must not be negative";
+    out = v;
+    return "";
+}
+
+template <class T>
+Setting number(std::string section, std::string key, std::string flag, std::string help, T& target) {
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}};
+    s.set = [&target](const std::string& t) { return parse_number(t, target); };
+    s.show = [&target] {
+        std::ostringstream o;
+        o << target;
+        return o.str();
+    };
+    return s;
+}
+
+Setting text(std::string section, std::string key, std::string flag, std::string help, std::string& target,
+             std::vector<std::string> allowed = {}) {
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}};
+    s.set = [&target, allowed](const std::string& t) -> std::string {
+        if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), t) == allowed.end()) {
+            std::string list;
+            for (const auto& a : allowed) list += (list.empty() ? "\"" : ", \"") + a + "\"";
+            return "must be one of " + list;
+        }
+        target = t;
+        return "";
+    };
+    s.show = [&target] {
+        std::ostringstream o;
+        o << toml::value<std::string>(target);  // quoted and escaped as TOML
+        return o.str();
+    };
+    return s;
+}
+
+std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync, std::string& node) {
+    auto& l = c.limits;
+    auto& r = c.retention;
+    std::vector<Setting> v = {
+        text("server", "listen", "--listen", "HOST:PORT to serve on (port 0: any free port)", listen),
+        text("server", "data", "--data", "data directory: natter.db, token.key", c.data_dir),
+        number("server", "threads", "--threads", "I/O threads (0: one per core)", c.io_threads),
+        number("server", "blocking_threads", "--blocking-threads", "threads for store reads and password hashing", c.blocking_threads),
+        text("server", "node_id", "--node-id", "node id in message ids, 0..1023 (\"\": generated once, kept in the store)", node),
+        number("server", "drain_grace", "--drain-grace", "SIGTERM: seconds reported not ready before sockets close with 1012", c.drain_grace_s),
+        text("store", "adapter", "--store", "message store", c.store_adapter, {"sqlite"}),
+        text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
+        text("bus", "adapter", "--bus", "fan-out bus", c.bus_adapter, {"local"}),
+        text("auth", "token_key", "--token-key", "access-token key, 32+ bytes (\"\": generated once into DATA/token.key)", c.token_key),
+        number("auth", "argon2_memory_kib", "--argon2-memory-kib", "argon2id memory per password hash", c.password_cost.memory_kib),
+        number("auth", "argon2_time_cost", "--argon2-time-cost", "argon2id iterations", c.password_cost.time_cost),
+        text("log", "level", "--log-level", "log level", c.log_level, {"trace", "debug", "info", "warn", "error"}),
+        text("log", "format", "--log-format", "log lines as JSON objects or text", c.log_format, {"json", "text"}),
+        number("limits", "max_frame_bytes", "--max-frame-bytes", "largest WebSocket frame; larger closes 1009", l.max_frame_bytes),
+        number("limits", "max_http_body_bytes", "--max-http-body-bytes", "largest HTTP body; larger gets 413", l.max_http_body_bytes),
+        number("limits", "max_body_chars", "--max-body-chars", "code points in a message body", l.max_body_chars),
+        number("limits", "max_devices", "--max-devices", "devices per user", l.max_devices),
+        number("limits", "push_window", "--push-window", "unacked pushes per socket", l.push_window),
+        number("limits", "outbound_queue_bytes", "--outbound-queue-bytes", "queued bytes per socket; more closes 4008", l.outbound_queue_bytes),
+        number("limits", "max_ack_ids", "--max-ack-ids", "message ids in one ack frame", l.max_ack_ids),
+        number("limits", "send_rate", "--send-rate", "sends per user per second", l.send_rate_per_s),
+        number("limits", "send_burst", "--send-burst", "burst of sends per user", l.send_burst),
+        number("limits", "frame_rate", "--frame-rate", "frames per socket per second", l.frame_rate_per_s),
+        number("limits", "frame_burst", "--frame-burst", "burst of frames per socket; past it closes 1008", l.frame_burst),
+        number("limits", "login_rate", "--login-rate", "sign-in attempts per username per second", l.login_rate_per_s),
+        number("limits", "login_burst", "--login-burst", "burst of sign-in attempts per username", l.login_burst),
+        number("limits", "access_ttl", "--access-ttl", "access token lifetime, seconds", l.access_ttl_s),
+        number("limits", "refresh_ttl", "--refresh-ttl", "refresh token lifetime, seconds", l.refresh_ttl_s),
+        number("limits", "ticket_ttl", "--ticket-ttl", "WebSocket ticket lifetime, seconds", l.ticket_ttl_s),
+        number("limits", "max_connections", "--max-connections", "WebSockets per process; more get 503", l.max_connections),
+        number("limits", "max_pending_requests", "--max-pending-requests", "HTTP requests waiting for a worker; more get 503", l.max_pending_requests),
+        number("limits", "max_pending_writes", "--max-pending-writes", "sends waiting for the store; more get unavailable", l.max_pending_writes),
+        number("retention", "history", "--history-retention", "seconds history is kept; 0: none beyond delivery", r.history_s),
+        number("retention", "inbox", "--inbox-retention", "seconds an undelivered inbox row is kept", r.inbox_s),
+        number("retention", "sweep_interval", "--sweep-interval", "seconds between retention sweeps", r.sweep_interval_s),
+    };
+    for (auto& s : v)
+        if (s.key == "token_key") s.secret = true;
+    return v;
+}
+
+// A TOML value as the text a flag would carry.
+std::optional<std::string> as_text(const toml::node& n) {
+    if (auto s = n.value<std::string>()) return *s;
+    if (auto i = n.value_exact<std::int64_t>()) return std::to_string(*i);
+    if (auto d = n.value_exact<double>()) {
+        std::ostringstream o;
+        o << *d;
+        return o.str();
+    }
+    if (auto b = n.value_exact<bool>()) return *b ? "true" : "false";
+    return std::nullopt;
+}
+
+std::string apply_file(const std::string& path, std::vector<Setting>& all) {
+    toml::table table;
+    try {
+        table = toml::parse_file(path);
+    } catch (const toml::parse_error& e) {
+        std::ostringstream o;
+        o << path << ":" << e.source().begin.line << ":" << e.source().begin.column << ": " << e.description();
+        return o.str();
+    }
+    for (auto& [section, node] : table) {
+        auto* t = node.as_table();
+        if (!t) return path + ": [" + std::string(section.str()) + "] must be a table";
+        for (auto& [key, value] : *t) {
+            std::string name = std::string(section.str()) + "." + std::string(key.str());
+            auto it = std::find_if(all.begin(), all.end(), [&](const Setting& s) { return s.name() == name; });
+            if (it == all.end()) return path + ": unknown setting " + name + " (natterd --help lists them)";
+            auto text = as_text(value);
+            if (!text) return path + ": " + name + " must be a string or a number";
+            if (auto e = it->set(*text); !e.empty()) return path + ": " + name + " " + e;
+        }
+    }
+    return "";
+}
+
+std::string apply_env(char** envp, std::vector<Setting>& all) {
+    for (char** e = envp; e && *e; ++e) {
+        std::string kv = *e;
+        if (kv.rfind("NATTER_", 0) != 0) continue;
+        auto eq = kv.find('=');
+        std::string name = kv.substr(0, eq), value = eq == std::string::npos ? "" : kv.substr(eq + 1);
+        if (name == "NATTER_CONFIG") continue;
+        auto it = std::find_if(all.begin(), all.end(), [&](const Setting& s) { return s.env() == name; });
+        if (it == all.end()) {
+            // Only a misspelt setting of a known section is an error; other
+            // NATTER_* variables (the natter client's, say) are not ours.
+            bool ours = std::any_of(all.begin(), all.end(), [&](const Setting& s) {
+                auto prefix = s.env().substr(0, 7 + s.section.size() + 1);
+                return name.rfind(prefix, 0) == 0;
+            });
+            if (ours) return "unknown environment variable " + name + " (natterd --help lists the settings)";
+            continue;
+        }
+        if (auto err = it->set(value); !err.empty()) return name + " " + err;
+    }
+    return "";
+}
+
+bool parse_listen(const std::string& s, Config& c) {
+    auto colon = s.rfind(':');
+    if (colon == std::string::npos || colon == 0) return false;
+    unsigned port = 0;
+    auto p = s.substr(colon + 1);
+    auto [end, ec] = std::from_chars(p.data(), p.data() + p.size(), port);
+    if (p.empty() || ec != std::errc() || end != p.data() + p.size() || port > 65535) return false;
+    c.host = s.substr(0, colon);
+    c.port = std::uint16_t(port);
+    return true;
+}
+
+}  // namespace
+
+std::string check_config(const Config& c) {
+    if (auto l = check_limits(c.limits); !l.empty()) return "limits: " + l;
+    const auto& r = c.retention;
+    if (r.history_s < 0 || r.inbox_s < 1 || r.sweep_interval_s < 1 || r.batch < 1)
+        return "retention: history >= 0, inbox >= 1 and sweep_interval >= 1 seconds";
+    if (!c.token_key.empty() && c.token_key.size() < 32) return "auth.token_key must be at least 32 bytes";
+    if (c.password_cost.memory_kib < 8 || c.password_cost.time_cost < 1)
+        return "auth.argon2_memory_kib must be >= 8 and auth.argon2_time_cost >= 1";
+    if (c.drain_grace_s < 0 || c.drain_grace_s > 3600) return "server.drain_grace must be 0..3600 seconds";
+    if (c.node_id && *c.node_id > 1023) return "server.node_id must be 0..1023";
+    return "";
+}
+
+Invocation load_config(int argc, char** argv, char** envp) {
+    Invocation inv;
+    Config& c = inv.config;
+    std::string listen = c.host + ":" + std::to_string(c.port), sync = "full", node;
+    auto all = settings(c, listen, sync, node);
+
+    CLI::App cli{"natterd: a chat server (README.md; settings: file < NATTER_* environment < flags)"};
+    std::string config_file;
+    cli.add_option("--config", config_file, "a TOML file of settings (also NATTER_CONFIG)");
+    cli.add_flag("--print-config", inv.print_config, "print the effective settings as TOML and exit");
+    // Flags are applied last, after the file and the environment.
+    std::vector<std::pair<Setting*, std::string>> from_flags;
+    for (auto& s : all) {
+        cli.add_option_function<std::string>(
+               s.flag, [&from_flags, &s](const std::string& v) { from_flags.emplace_back(&s, v); },
+               s.help + " [" + s.name() + ", " + s.env() + "; default " + (s.secret ? "\"\"" : s.show()) + "]")
+            ->group(s.section);
+    }
+    try {
+        cli.parse(argc, argv);
+    } catch (const CLI::ParseError& e) {
+        inv.exit_code = cli.exit(e) == 0 ? 0 : 2;  // --help is 0; every usage error is 2
+        return inv;
+    }
+    auto fail = [&](const std::string& what) {
+        std::cerr << "natterd: " << what << "\n";
+        inv.exit_code = 2;
+        return inv;
+    };
+    if (config_file.empty())
+        if (const char* f = std::getenv("NATTER_CONFIG")) config_file = f;
+    if (!config_file.empty())
+        if (auto e = apply_file(config_file, all); !e.empty()) return fail(e);
+    if (auto e = apply_env(envp, all); !e.empty()) return fail(e);
+    for (auto& [s, v] : from_flags)
+        if (auto e = s->set(v); !e.empty()) return fail(s->flag + " " + e);
+    if (!parse_listen(listen, c)) return fail("server.listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got \"" + listen + "\")");
+    c.sqlite_sync_full = sync == "full";
+    if (!node.empty()) {
+        std::uint32_t id = 0;
+        if (!parse_number(node, id).empty() || id > 1023) return fail("server.node_id must be 0..1023 (got \"" + node + "\")");
+        c.node_id = id;
+    }
+    if (auto e = check_config(c); !e.empty()) return fail(e);
+    return inv;
+}
+
+std::string config_to_toml(const Config& c) {
+    Config copy = c;
+    std::string listen = c.host + ":" + std::to_string(c.port), sync = c.sqlite_sync_full ? "full" : "normal";
+    std::string node = c.node_id ? std::to_string(*c.node_id) : "";
+    auto all = settings(copy, listen, sync, node);
+    std::string out, section;
+    for (auto& s : all) {
+        if (s.section != section) {
+            out += (section.empty() ? "[" : "\n[") + s.section + "]\n";
+            section = s.section;
+        }
+        out += s.key + " = " + (s.secret && !c.token_key.empty() ? "\"<redacted>\"" : s.show()) + "\n";
+    }
+    return out;
+}
+
+}  // namespace natter

@@ -1,0 +1,54 @@
+#pragma once
+// natterd's configuration: defaults, then an optional TOML file (one section
+// per concern, `adapter` selectors for the store and the bus), then NATTER_*
+// environment variables, then flags. Every setting has one name in each:
+// `[limits] send_rate` = `NATTER_LIMITS_SEND_RATE` = `--send-rate`.
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "chat/password_hasher.hpp"
+#include "chat/retention.hpp"
+#include "core/limits.hpp"
+
+namespace natter {
+
+struct Config {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 8080;
+    std::string data_dir = "./data";
+    std::size_t io_threads = 0;        // 0: one per core
+    std::size_t blocking_threads = 8;  // store reads and argon2
+    std::int64_t drain_grace_s = 5;    // SIGTERM: seconds not-ready before sockets close with 1012
+    std::string store_adapter = "sqlite";
+    std::string bus_adapter = "local";
+    bool sqlite_sync_full = true;
+    std::optional<std::uint32_t> node_id;  // default: generated once, kept in the store
+    std::string token_key;                 // default: generated once into DATA/token.key
+    std::string log_level = "info";
+    std::string log_format = "json";  // json | text
+    Limits limits;
+    RetentionPolicy retention;
+    bool sweeper = true;  // run the retention sweeper every retention.sweep_interval_s
+    PasswordCost password_cost;
+};
+
+// What `natterd [flags]` asked for.
+struct Invocation {
+    Config config;
+    bool print_config = false;
+    int exit_code = -1;  // >= 0: exit now with it (--help, or a bad setting, already reported)
+};
+
+// Parses flags, the file named by --config and the environment. Errors are
+// printed to stderr with what to fix, and set exit_code 2.
+Invocation load_config(int argc, char** argv, char** envp);
+
+// The effective configuration as TOML, secrets redacted.
+std::string config_to_toml(const Config& c);
+
+// Checks settings that depend on each other; empty when fine.
+std::string check_config(const Config& c);
+
+}  // namespace natter

@@ -1,0 +1,96 @@
+#include "app/metrics.hpp"
+
+#include <dirent.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+
+#include <prometheus/metric_family.h>
+#include <prometheus/text_serializer.h>
+
+namespace natter {
+
+namespace {
+
+using prometheus::ClientMetric;
+using prometheus::MetricFamily;
+using prometheus::MetricType;
+
+MetricFamily one(const std::string& name, const std::string& help, MetricType type, double value) {
+    ClientMetric m;
+    if (type == MetricType::Counter) m.counter.value = value;
+    else m.gauge.value = value;
+    return MetricFamily{name, help, type, {m}};
+}
+
+std::uint64_t rss_bytes() {
+    std::ifstream statm("/proc/self/statm");
+    std::uint64_t size = 0, resident = 0;
+    statm >> size >> resident;
+    return resident * std::uint64_t(::sysconf(_SC_PAGESIZE));
+}
+
+std::size_t open_fds() {
+    std::size_t n = 0;
+    if (DIR* d = ::opendir("/proc/self/fd")) {
+        while (auto* e = ::readdir(d))
+            if (e->d_name[0] != '.') ++n;
+        ::closedir(d);
+    }
+    return n ? n - 1 : 0;  // not the directory handle itself
+}
+
+}  // namespace
+
+std::string render_metrics(const MetricsInputs& in) {
+    const auto& s = *in.messaging;
+    std::vector<MetricFamily> f;
+    f.push_back(one("natter_connections", "Open WebSockets.", MetricType::Gauge, double(in.connections)));
+    f.push_back(one("natter_frames_in_total", "WebSocket frames received.", MetricType::Counter, double(in.frames_in)));
+    f.push_back(one("natter_frames_out_total", "WebSocket frames written.", MetricType::Counter, double(in.frames_out)));
+    f.push_back(one("natter_http_requests_total", "HTTP requests read (WebSocket handshakes included).",
+                    MetricType::Counter, double(in.http_requests)));
+
+    MetricFamily sends{"natter_sends_total", "Sends by result: accepted, duplicate (a retry), or the error code.",
+                       MetricType::Counter, {}};
+    auto add = [&](const std::string& result, std::uint64_t v) {
+        ClientMetric m;
+        m.label = {{"result", result}};
+        m.counter.value = double(v);
+        sends.metric.push_back(m);
+    };
+    add("accepted", s.sends_accepted.load());
+    add("duplicate", s.sends_duplicate.load());
+    for (std::size_t c = 0; c < kCodeCount; ++c) add(code_name(Code(c)), s.rejected_by_code[c].load());
+    f.push_back(sends);
+
+    f.push_back(one("natter_messages_delivered_total", "Message frames pushed to devices (a re-push counts again).",
+                    MetricType::Counter, double(s.messages_pushed.load())));
+    f.push_back(one("natter_messages_acked_total", "Inbox rows removed by acks.", MetricType::Counter,
+                    double(s.acks_removed.load())));
+    f.push_back(one("natter_acks_ignored_total", "Acked ids that were not in the device's inbox.", MetricType::Counter,
+                    double(s.acks_ignored.load())));
+    f.push_back(one("natter_inbox_depth", "Inbox rows waiting for an ack, over all devices.", MetricType::Gauge,
+                    double(in.inbox_rows)));
+    f.push_back(one("natter_outbox_backlog", "Sends handed to the store and not yet committed.", MetricType::Gauge,
+                    double(in.outbox_backlog)));
+
+    auto h = s.store_latency.snapshot();
+    ClientMetric hm;
+    hm.histogram.sample_count = h.count;
+    hm.histogram.sample_sum = h.sum;
+    for (std::size_t i = 0; i < LatencyHistogram::kBounds.size(); ++i)
+        hm.histogram.bucket.push_back({h.cumulative[i], LatencyHistogram::kBounds[i]});
+    hm.histogram.bucket.push_back({h.count, std::numeric_limits<double>::infinity()});
+    f.push_back(MetricFamily{"natter_store_commit_seconds", "Time from handing a send to the store to its commit.",
+                             MetricType::Histogram, {hm}});
+
+    f.push_back(one("process_resident_memory_bytes", "Resident memory.", MetricType::Gauge, double(rss_bytes())));
+    f.push_back(one("process_open_fds", "Open file descriptors.", MetricType::Gauge, double(open_fds())));
+    std::ostringstream out;
+    prometheus::TextSerializer().Serialize(out, f);
+    return out.str();
+}
+
+}  // namespace natter

@@ -1,0 +1,21 @@
+#pragma once
+// GET /metrics: the Prometheus text exposition of natterd's counters, read
+// from each layer's own statistics at scrape time.
+#include <cstdint>
+#include <string>
+
+#include "chat/messaging.hpp"
+
+namespace natter {
+
+struct MetricsInputs {
+    std::size_t connections = 0;
+    std::uint64_t frames_in = 0, frames_out = 0, http_requests = 0;
+    const MessagingStats* messaging = nullptr;
+    std::size_t inbox_rows = 0;
+    std::size_t outbox_backlog = 0;  // sends handed to the store, not yet committed
+};
+
+std::string render_metrics(const MetricsInputs& in);
+
+}  // namespace natter

@@ -1,0 +1,79 @@
+// Operations: health and readiness, metrics that move with traffic, and the
+// drain natterd does on SIGTERM.
+#include <gtest/gtest.h>
+
+#include <regex>
+#include <thread>
+
+#include "support/test_server.hpp"
+
+namespace natter::test {
+namespace {
+
+// The value of one sample line of /metrics, e.g. `natter_sends_total{result="accepted"}`.
+double metric(std::uint16_t port, const std::string& sample) {
+    auto text = http(port, "GET", "/metrics").raw;
+    std::istringstream lines(text);
+    for (std::string line; std::getline(lines, line);)
+        if (line.rfind(sample + " ", 0) == 0) return std::stod(line.substr(sample.size() + 1));
+    ADD_FAILURE() << "no sample " << sample << " in:\n" << text;
+    return -1;
+}
+
+TEST(Operations, HealthAndReadiness) {
+    TestServer s;
+    EXPECT_EQ(http(s.port(), "GET", "/healthz").status, 200);
+    auto ready = http(s.port(), "GET", "/readyz");
+    EXPECT_EQ(ready.status, 200);
+    EXPECT_EQ(ready.body["status"], "ready");
+}
+
+TEST(Operations, MetricsMoveWithTraffic) {
+    TestServer s;
+    auto alice = signup(s.port(), "alice");
+    auto bob = signup(s.port(), "bob");
+    auto a = connect_synced(s.port(), alice);
+    EXPECT_EQ(metric(s.port(), "natter_connections"), 1);
+    EXPECT_EQ(metric(s.port(), "natter_sends_total{result=\"accepted\"}"), 0);
+    for (int i = 0; i < 3; ++i) {
+        a->send(send_frame(bob.user_id, "hi"));
+        a->expect("sent");
+    }
+    a->send(send_frame(bob.user_id, std::string(600, 'x')));
+    a->expect("error");
+    EXPECT_EQ(metric(s.port(), "natter_sends_total{result=\"accepted\"}"), 3);
+    EXPECT_EQ(metric(s.port(), "natter_sends_total{result=\"too_large\"}"), 1);
+    EXPECT_EQ(metric(s.port(), "natter_inbox_depth"), 3) << "bob has not connected";
+    EXPECT_EQ(metric(s.port(), "natter_store_commit_seconds_count"), 3);
+    EXPECT_GE(metric(s.port(), "natter_frames_in_total"), 4);
+
+    auto b = connect(s.port(), bob);
+    ASSERT_TRUE(drain(*b, [](const json&) {}));
+    b->send(send_frame(alice.user_id, "barrier"));  // after the acks in the store's queue
+    b->expect("sent");
+    EXPECT_EQ(metric(s.port(), "natter_messages_delivered_total"), 4) << "three to bob, the barrier to alice";
+    EXPECT_EQ(metric(s.port(), "natter_messages_acked_total"), 3);
+    EXPECT_EQ(metric(s.port(), "natter_inbox_depth"), 1) << "only the barrier, for alice";
+    EXPECT_EQ(metric(s.port(), "natter_connections"), 2);
+    EXPECT_GT(metric(s.port(), "process_resident_memory_bytes"), 1e6);
+    EXPECT_GT(metric(s.port(), "process_open_fds"), 3);
+}
+
+TEST(Operations, DrainReportsNotReadyThenClosesWith1012) {
+    TestServer s;
+    auto alice = signup(s.port(), "alice");
+    auto ws = connect_synced(s.port(), alice);
+    std::thread drainer([&] { s.app().drain(std::chrono::seconds(1)); });
+    // Not ready during the grace period, while sockets are still served.
+    auto until = std::chrono::steady_clock::now() + kDeadline;
+    int status = 200;
+    while (status == 200 && std::chrono::steady_clock::now() < until) status = http(s.port(), "GET", "/readyz").status;
+    EXPECT_EQ(status, 503);
+    ws->send({{"type", "ping"}, {"id", "still"}});
+    EXPECT_EQ(ws->expect("pong")["id"], "still");
+    EXPECT_EQ(ws->wait_close(), 1012);
+    drainer.join();
+}
+
+}  // namespace
+}  // namespace natter::test
