@@ -11,6 +11,8 @@
 #include <mutex>
 #include <thread>
 
+#include <nlohmann/json.hpp>
+
 #include "obs/log.hpp"
 
 #include "adapters/localbus/local_bus.hpp"
@@ -21,6 +23,7 @@
 #include "chat/messaging.hpp"
 #include "chat/token_signer.hpp"
 #include "core/crypto.hpp"
+#include "core/text.hpp"
 #include "sessions/session_registry.hpp"
 #include "transport/http_api.hpp"
 #include "transport/server.hpp"
@@ -188,6 +191,34 @@ void App::drain(std::chrono::seconds grace) {
     stop();
 }
 SweepReport App::sweep_now() { return impl_->sweeper->run_once(); }
+
+void App::seed_users(const SeedUsers& seed, std::ostream& out) {
+    auto& i = *impl_;
+    // One hash of a random password for all: nobody can sign in as these users
+    // with a password, and argon2 runs once instead of `count` times.
+    auto hash = i.hasher->hash(base64url(random_bytes(24)));
+    for (std::size_t n = 0; n < seed.count; ++n) {
+        auto now = i.clock->now_ms();
+        UserRecord u;
+        u.user_id = i.ids->next(now);
+        u.username = seed.prefix + std::to_string(n);
+        u.password_hash = hash;
+        u.display_name = u.username;
+        u.created_at = now;
+        if (!is_username(u.username)) throw std::runtime_error("\"" + u.username + "\" is not a valid username: change --prefix");
+        auto r = i.store->create_user(u);
+        if (!r) throw std::runtime_error(u.username + ": " + r.error().message);
+        auto d = i.store->open_device(u.user_id, std::nullopt, i.ids->next(now), "seeded", now, config().limits.max_devices);
+        if (!d) throw std::runtime_error(u.username + ": " + d.error().message);
+        auto now_s = now / 1000;
+        auto token = i.signer->sign(AccessClaims{u.user_id, d->device_id, d->generation, now_s + seed.token_ttl_s}, now_s);
+        out << nlohmann::json{{"username", u.username}, {"user_id", id_string(u.user_id)},
+                              {"device_id", id_string(d->device_id)}, {"access_token", token}}
+                   .dump()
+            << '\n';
+    }
+    out.flush();
+}
 const Config& App::config() const { return impl_->config; }
 MessagingService& App::messaging() { return *impl_->messaging; }
 SessionRegistry& App::registry() { return *impl_->registry; }

@@ -5,6 +5,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <ostream>
 #include <string>
 
 #include "app/config.hpp"
@@ -29,7 +30,11 @@ public:
 
     const Config& config() const;
     MessagingService& messaging();
-    SweepReport sweep_now();  // one retention sweep, as the background sweeper does it
+    SweepReport sweep_now();
+    // Writes `seed.count` users with one device each; one JSON line per user
+    // ({username, user_id, device_id, access_token}) to `out`. Throws on a
+    // username already taken.
+    void seed_users(const SeedUsers& seed, std::ostream& out);  // one retention sweep, as the background sweeper does it
     SessionRegistry& registry();
     std::size_t connections() const;
 

@@ -222,6 +222,17 @@ Invocation load_config(int argc, char** argv, char** envp) {
                s.help + " [" + s.name() + ", " + s.env() + "; default " + (s.secret ? "\"\"" : s.show()) + "]")
             ->group(s.section);
     }
+    SeedUsers seed;
+    auto* admin = cli.add_subcommand("admin", "operator commands on the data directory");
+    auto* seed_cmd = admin->add_subcommand("seed-users", "create users with one device each and print their access "
+                                                         "tokens as JSON lines (for load tests; passwords unusable)");
+    seed_cmd->add_option("--count", seed.count, "how many users")->required()->check(CLI::Range(1, 10000000));
+    seed_cmd->add_option("--prefix", seed.prefix, "usernames are PREFIX0, PREFIX1, ...")->capture_default_str();
+    seed_cmd->add_option("--token-ttl", seed.token_ttl_s, "access token lifetime, seconds")->capture_default_str()
+        ->check(CLI::Range(60, 30 * 24 * 3600));
+    admin->fallthrough();
+    seed_cmd->fallthrough();
+    admin->require_subcommand(1);
     try {
         cli.parse(argc, argv);
     } catch (const CLI::ParseError& e) {
@@ -248,6 +259,7 @@ Invocation load_config(int argc, char** argv, char** envp) {
         c.node_id = id;
     }
     if (auto e = check_config(c); !e.empty()) return fail(e);
+    if (seed_cmd->parsed()) inv.seed_users = seed;
     return inv;
 }
 

@@ -34,10 +34,19 @@ struct Config {
     PasswordCost password_cost;
 };
 
+// `natterd admin seed-users`: users and devices written straight into the
+// store, with access tokens minted by the node's key, for load tests.
+struct SeedUsers {
+    std::size_t count = 0;
+    std::string prefix = "user";
+    std::int64_t token_ttl_s = 24 * 3600;
+};
+
 // What `natterd [flags]` asked for.
 struct Invocation {
     Config config;
     bool print_config = false;
+    std::optional<SeedUsers> seed_users;
     int exit_code = -1;  // >= 0: exit now with it (--help, or a bad setting, already reported)
 };
 

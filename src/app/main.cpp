@@ -18,6 +18,16 @@ int main(int argc, char** argv, char** envp) {
     }
     const auto& config = inv.config;
     natter::init_logging(config.log_format, config.log_level);
+    if (inv.seed_users) {
+        try {
+            natter::App app(config);
+            app.seed_users(*inv.seed_users, std::cout);
+            return 0;
+        } catch (const std::exception& e) {
+            std::cerr << "natterd: " << e.what() << "\n";
+            return 1;
+        }
+    }
 
     // Signals are taken by sigwait below, not by whichever thread they hit.
     sigset_t signals;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <regex>
+#include <sstream>
 #include <thread>
 
 #include "support/test_server.hpp"
@@ -73,6 +74,28 @@ TEST(Operations, DrainReportsNotReadyThenClosesWith1012) {
     EXPECT_EQ(ws->expect("pong")["id"], "still");
     EXPECT_EQ(ws->wait_close(), 1012);
     drainer.join();
+}
+
+TEST(Operations, SeededUsersConnectWithTheirMintedTokens) {
+    TestServer s;
+    std::stringstream out;
+    s.app().seed_users(SeedUsers{3, "load", 3600}, out);
+    std::vector<Account> seeded;
+    for (std::string line; std::getline(out, line);) {
+        auto j = json::parse(line);
+        seeded.push_back(Account{j["username"], j["user_id"], j["device_id"], j["access_token"], ""});
+    }
+    ASSERT_EQ(seeded.size(), 3u);
+    EXPECT_EQ(seeded[2].username, "load2");
+    auto a = connect_synced(s.port(), seeded[0]);
+    auto b = connect_synced(s.port(), seeded[1]);
+    a->send(send_frame(seeded[1].user_id, "seeded"));
+    a->expect("sent");
+    EXPECT_EQ(b->expect("message")["body"], "seeded");
+    // Nobody can sign in with a password as a seeded user.
+    EXPECT_EQ(http(s.port(), "POST", "/v1/sessions", {{"username", "load0"}, {"password", "password1"}}).status, 401);
+    std::stringstream again;
+    EXPECT_THROW(s.app().seed_users(SeedUsers{1, "load", 3600}, again), std::runtime_error) << "load0 is taken";
 }
 
 }  // namespace
