@@ -25,6 +25,7 @@ namespace {
 using namespace std::chrono_literals;
 
 constexpr auto kConfirmDeadline = 15s;  // after EOF, for the last `sent`s
+constexpr std::size_t kMaxLineBytes = 32 * 1024;  // longer frames would get the socket closed (1009)
 
 class Chat {
 public:
@@ -77,6 +78,7 @@ private:
             return maybe_done();
         }
         if (line->find_first_not_of(" \t") == std::string::npos) return;
+        if (line->size() > kMaxLineBytes) return say("  ✗ not sent: the line is too long\n");
         Outgoing out{std::to_string(next_request_++), {}};
         out.frame = {{"type", "send"},
                      {"id", out.request_id},
@@ -94,6 +96,7 @@ private:
     // --- the connection ---------------------------------------------------
 
     void on_open() {
+        if (ever_opened_) std::fprintf(stderr, "natter: reconnected\n");
         backoff_.reset();
         ever_opened_ = true;
         // Unconfirmed sends again, in order, with their client_msg_id: the

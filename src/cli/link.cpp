@@ -66,7 +66,8 @@ void Link::open_with(const std::string& token, bool retried) {
 }
 
 void Link::send(const json& frame) {
-    if (ws_ && open_) ws_->send(frame.dump());
+    // Invalid UTF-8 (a pasted binary line) becomes U+FFFD instead of an exception.
+    if (ws_ && open_) ws_->send(frame.dump(-1, ' ', false, json::error_handler_t::replace));
 }
 
 void Link::close() {

@@ -37,6 +37,7 @@ private:
             [this] {
                 backoff_.reset();
                 if (!ever_opened_) std::fprintf(stderr, "natter: listening as %s; Ctrl-C to stop\n", who_.c_str());
+                else std::fprintf(stderr, "natter: reconnected\n");
                 ever_opened_ = true;
             },
             [this](const json& f, const std::string& raw) { on_frame(f, raw); },
