@@ -3,16 +3,20 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 export CCACHE_DIR ?= $(HOME)/.cache/natter-ccache
 
-.PHONY: deps build run test clean
+.PHONY: deps configure build run test clean
 
 deps:
 	@scripts/deps.sh
 
-build: deps
+configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
+
+build: configure
 	@cmake --build $(BUILD) -j $(JOBS)
 
-run: build
+# Only the server and the client: a first run need not compile the tests.
+run: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target natterd natter
 	$(BUILD)/natterd $(ARGS)
 
 test: build
