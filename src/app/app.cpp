@@ -86,10 +86,14 @@ struct App::Impl {
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
         signer = std::make_unique<TokenSigner>(key);
         hasher = std::make_unique<PasswordHasher>(config.password_cost);
+        // Two pools: HTTP work (argon2, account writes) must not hold up the
+        // inbox reads that connected devices wait on, and the other way round.
         pool = std::make_unique<BlockingPool>(std::max<std::size_t>(1, config.blocking_threads));
+        inbox_pool = std::make_unique<BlockingPool>(std::max<std::size_t>(2, config.blocking_threads / 2));
         auto blocking = [p = pool.get()](std::function<void()> fn) { p->post(std::move(fn)); };
+        auto inbox_blocking = [p = inbox_pool.get()](std::function<void()> fn) { p->post(std::move(fn)); };
         accounts = std::make_unique<AccountService>(store->ports(), bus, *hasher, *signer, *ids, *clock, config.limits);
-        messaging = std::make_unique<MessagingService>(store->ports(), bus, *ids, *clock, config.limits, blocking);
+        messaging = std::make_unique<MessagingService>(store->ports(), bus, *ids, *clock, config.limits, inbox_blocking);
         registry = std::make_unique<SessionRegistry>(bus);
         history = std::make_unique<HistoryService>(store->ports());
         HttpApi::Operations ops;
@@ -142,6 +146,7 @@ struct App::Impl {
         // then destroy the sockets with the io_context they belong to.
         server->stop();
         pool->join();
+        inbox_pool->join();
         store.reset();
         server.reset();
     }
@@ -154,7 +159,8 @@ struct App::Impl {
     std::unique_ptr<IdGenerator> ids;
     std::unique_ptr<TokenSigner> signer;
     std::unique_ptr<PasswordHasher> hasher;
-    std::unique_ptr<BlockingPool> pool;
+    std::unique_ptr<BlockingPool> pool;        // HTTP requests and WebSocket handshakes
+    std::unique_ptr<BlockingPool> inbox_pool;  // sessions' inbox reads and credential checks
     std::unique_ptr<AccountService> accounts;
     std::unique_ptr<MessagingService> messaging;
     std::unique_ptr<SessionRegistry> registry;

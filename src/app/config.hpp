@@ -19,7 +19,7 @@ struct Config {
     std::uint16_t port = 8080;
     std::string data_dir = "./data";
     std::size_t io_threads = 0;        // 0: one per core
-    std::size_t blocking_threads = 8;  // store reads and argon2
+    std::size_t blocking_threads = 8;  // HTTP work (argon2, account writes); inbox reads get half as many more
     std::int64_t drain_grace_s = 5;    // SIGTERM: seconds not-ready before sockets close with 1012
     std::string store_adapter = "sqlite";
     std::string bus_adapter = "local";
