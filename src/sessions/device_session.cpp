@@ -170,8 +170,13 @@ void DeviceSession::handle_ack(const std::string& request_id, const json& frame)
         auto self = weak.lock();
         if (!self) return;
         self->on_strand([self, list] {
-            for (MessageId id : list)
-                if (auto it = self->deleting_.find(id); it != self->deleting_.end()) it->second = self->pulls_started_;
+            for (MessageId id : list) {
+                auto it = self->deleting_.find(id);
+                if (it == self->deleting_.end()) continue;
+                // With no read outstanding, every later read starts after the delete.
+                if (self->pulling_) it->second = self->pulls_started_;
+                else self->deleting_.erase(it);
+            }
         });
     };
     if (!list.empty()) messaging_.ack(who_, list, std::move(done));
@@ -235,9 +240,9 @@ void DeviceSession::on_pulled(std::uint64_t generation, std::uint64_t pull_no, s
         messaging_.count_pushes(1);
         push(std::make_shared<const std::string>(message_frame(item.message)));
     }
-    // This read started after those deletes committed: later reads cannot see them.
+    // Reads after this one start after those deletes committed: they cannot see them.
     for (auto it = deleting_.begin(); it != deleting_.end();)
-        it = it->second < pull_no ? deleting_.erase(it) : std::next(it);
+        it = it->second <= pull_no ? deleting_.erase(it) : std::next(it);
     caught_up_ = items.size() < asked && !dirty_;
     dirty_ = false;
     if (caught_up_ && sync_pending_) {

@@ -68,9 +68,10 @@ private:
 
     InboxId cursor_ = 0;                       // highest inbox row pushed on this socket
     std::unordered_set<MessageId> in_flight_;  // pushed, not yet acked
-    // Acked ids -> the number of inbox reads started before their delete
-    // committed (kPending until it has): a read that started earlier may
-    // still return the row, so it is skipped until a later read completes.
+    // Acked ids whose rows a read may still return: kPending until the
+    // delete commits, then the number of the read outstanding at that moment
+    // (dropped once it completes; dropped at once when none was). Bounded by
+    // the acks of one delete's round trip.
     std::unordered_map<MessageId, std::uint64_t> deleting_;
     static constexpr std::uint64_t kPending = ~std::uint64_t(0);
     std::uint64_t pulls_started_ = 0;
