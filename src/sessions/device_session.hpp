@@ -43,6 +43,10 @@ public:
     // From the bus, any thread.
     void on_bus(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
     void close(int code, std::string reason);  // any thread
+    // For tests and metrics, on the strand: pushed-but-unacked messages, and
+    // acked ids still kept out of reads.
+    std::size_t in_flight() const { return in_flight_.size(); }
+    std::size_t acks_in_doubt() const { return deleting_.size(); }
 
 private:
     void dispatch(const std::string& text);
