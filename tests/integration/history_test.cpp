@@ -146,10 +146,7 @@ TEST_F(Retention, AnInboxPastItsRetentionIsDroppedAndTheDeviceIsTold) {
 
 TEST_F(Retention, ZeroKeepsNothingBeyondDeliveryButRetriesStayIdempotent) {
     TestServer s("", [](Config& c) { c.retention.history_s = 0; }, &clock);
-    auto alice = signup(s.port(), "alice");
-    auto bob = signup(s.port(), "bob");
-    auto a = connect_synced(s.port(), alice);
-    auto b = connect_synced(s.port(), bob);
+    auto [alice, bob, a, b] = Duo::start(s);
     auto id = new_uuid();
     a->send(send_frame(bob.user_id, "ephemeral", id));
     auto first = a->expect("sent");

@@ -18,10 +18,7 @@ void ack_all(WsClient& ws, const std::vector<json>& frames) {
 
 TEST(Messaging, TwoUsersChatInRealTime) {
     TestServer s;
-    auto alice = signup(s.port(), "alice");
-    auto bob = signup(s.port(), "bob");
-    auto a = connect_synced(s.port(), alice);
-    auto b = connect_synced(s.port(), bob);
+    auto [alice, bob, a, b] = Duo::start(s);
 
     a->send(send_frame(bob.user_id, "hi bob", "", "r1"));
     auto sent = a->expect("sent");
@@ -50,10 +47,7 @@ TEST(Messaging, TwoUsersChatInRealTime) {
 
 TEST(Messaging, AckedMessagesAreGoneUnackedComeBack) {
     TestServer s;
-    auto alice = signup(s.port(), "alice");
-    auto bob = signup(s.port(), "bob");
-    auto a = connect_synced(s.port(), alice);
-    auto b = connect_synced(s.port(), bob);
+    auto [alice, bob, a, b] = Duo::start(s);
     a->send(send_frame(bob.user_id, "one"));
     a->send(send_frame(bob.user_id, "two"));
     auto one = b->expect("message");
@@ -105,10 +99,7 @@ TEST(Messaging, ThousandMessagesToAnOfflineDeviceArriveInOrderOnce) {
 
 TEST(Messaging, RetriedSendIsOneMessageAndReusedIdWithOtherPayloadConflicts) {
     TestServer s;
-    auto alice = signup(s.port(), "alice");
-    auto bob = signup(s.port(), "bob");
-    auto a = connect_synced(s.port(), alice);
-    auto b = connect_synced(s.port(), bob);
+    auto [alice, bob, a, b] = Duo::start(s);
     auto id = new_uuid();
     a->send(send_frame(bob.user_id, "hello", id, "first"));
     auto first = a->expect("sent");
@@ -160,10 +151,7 @@ TEST(Messaging, SendersOtherDevicesGetItsMessagesIncludingToItself) {
 
 TEST(Messaging, PipelinedBurstKeepsTheSendersOrder) {
     TestServer s([](Config& c) { c.limits.send_burst = 500; });
-    auto alice = signup(s.port(), "alice");
-    auto bob = signup(s.port(), "bob");
-    auto a = connect_synced(s.port(), alice);
-    auto b = connect_synced(s.port(), bob);
+    auto [alice, bob, a, b] = Duo::start(s);
     constexpr int kBurst = 300;
     for (int i = 0; i < kBurst; ++i) a->send(send_frame(bob.user_id, std::to_string(i), "", std::to_string(i)));
     for (int i = 0; i < kBurst; ++i) {
@@ -209,10 +197,7 @@ TEST(Messaging, MessagesSentWhileConnectingAreNeitherLostNorDoubled) {
 
 TEST(Messaging, SyncPushesTheUnackedInboxAgain) {
     TestServer s;
-    auto alice = signup(s.port(), "alice");
-    auto bob = signup(s.port(), "bob");
-    auto a = connect_synced(s.port(), alice);
-    auto b = connect_synced(s.port(), bob);
+    auto [alice, bob, a, b] = Duo::start(s);
     a->send(send_frame(bob.user_id, "x"));
     auto m = b->expect("message");
     b->send({{"type", "sync"}});

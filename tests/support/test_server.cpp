@@ -83,6 +83,15 @@ std::unique_ptr<WsClient> connect_synced(std::uint16_t port, const Account& a, s
     }
 }
 
+Duo Duo::start(TestServer& s) {
+    Duo d;
+    d.alice = signup(s.port(), "alice");
+    d.bob = signup(s.port(), "bob");
+    d.a = connect_synced(s.port(), d.alice);
+    d.b = connect_synced(s.port(), d.bob);
+    return d;
+}
+
 bool drain(WsClient& ws, const std::function<void(const json&)>& on_message) {
     json batch = json::array();
     auto flush = [&] {

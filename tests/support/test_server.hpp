@@ -57,6 +57,13 @@ Account login(std::uint16_t port, const std::string& username, const std::string
 std::unique_ptr<WsClient> connect(std::uint16_t port, const Account& a);
 // Connects and reads the inbox drain up to sync_done; the messages pushed before it.
 std::unique_ptr<WsClient> connect_synced(std::uint16_t port, const Account& a, std::vector<json>* pushed = nullptr);
+// Alice and Bob signed up, each with one device connected and drained.
+struct Duo {
+    Account alice, bob;
+    std::unique_ptr<WsClient> a, b;
+    static Duo start(TestServer& s);
+};
+
 // Reads pushed messages up to sync_done, acking them in batches as a real
 // client does; calls on_message for each. False on a stall or close.
 bool drain(WsClient& ws, const std::function<void(const json&)>& on_message);
