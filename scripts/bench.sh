@@ -1,0 +1,119 @@
+#!/usr/bin/env bash
+# The headline benchmark: `direct` closed loop against natterd and against the
+# raw relay, back to back with the same generator, and natterd as a fraction
+# of the relay; then natterd's latency at a moderate open-loop rate.
+#
+#   scripts/bench.sh [--smoke] [--duration S] [--pairs N] [--window W] [--threads N]
+#                    [--latency-rate R] [--sqlite-synchronous full|normal] [--out DIR]
+#
+# --smoke: a seconds-long run with --verify that asserts delivery, never speed
+# (the ctest `bench_smoke`). Binaries: $NATTERD and $NATTER_BENCH, else
+# build/natterd and build/natter-bench. Everything it starts it stops.
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+NATTERD=${NATTERD:-$here/build/natterd}
+NATTER_BENCH=${NATTER_BENCH:-$here/build/natter-bench}
+
+smoke=0 duration=10 pairs=50 window=16 threads=$(nproc) latency_rate="" out="" synchronous=full
+while [[ $# -gt 0 ]]; do
+  case $1 in
+    --smoke) smoke=1; duration=2; pairs=4; window=8 ;;
+    --duration) duration=$2; shift ;;
+    --pairs) pairs=$2; shift ;;
+    --window) window=$2; shift ;;
+    --threads) threads=$2; shift ;;
+    --latency-rate) latency_rate=$2; shift ;;
+    --out) out=$2; shift ;;
+    --sqlite-synchronous) synchronous=$2; shift ;;
+    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
+  esac
+  shift
+done
+for bin in "$NATTERD" "$NATTER_BENCH"; do
+  [[ -x $bin ]] || { echo "bench.sh: $bin is not built (make build, or set NATTERD / NATTER_BENCH)" >&2; exit 2; }
+done
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/natter-bench.XXXXXX")
+pids=()
+cleanup() {
+  local rc=$?
+  for pid in "${pids[@]}"; do kill -TERM "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do wait "$pid" 2>/dev/null || true; done
+  if [[ $rc -ne 0 && -f $tmp/natterd.log ]]; then
+    echo "bench.sh: failed; natterd's last log lines:" >&2
+    tail -n 20 "$tmp/natterd.log" >&2 || true
+  fi
+  rm -rf "$tmp"
+  exit $rc
+}
+trap cleanup EXIT
+trap 'exit 143' TERM INT  # so the EXIT trap stops what was started
+
+# start NAME CMD...: runs CMD with stdout on a fifo, waits (30 s at most) for its
+# "listening on ...:PORT" line and sets $port; keeps draining its stdout after.
+start() {
+  local name=$1; shift
+  mkfifo "$tmp/$name.fifo"
+  "$@" >"$tmp/$name.fifo" 2>"$tmp/$name.log" &
+  pids+=($!)
+  local line=""
+  exec {fd}<"$tmp/$name.fifo"
+  if ! read -r -t 30 -u "$fd" line || [[ $line != *"listening on"* ]]; then
+    echo "bench.sh: $name did not report listening within 30 s: '$line'" >&2
+    cat "$tmp/$name.log" >&2 || true
+    exit 1
+  fi
+  cat <&"$fd" >/dev/null &
+  pids+=($!)
+  port=$(sed -E 's/.*127\.0\.0\.1:([0-9]+).*/\1/' <<<"$line")
+}
+
+field() { sed -E "s/.*\"$2\":([0-9.e+-]+).*/\1/" "$1"; }
+
+users=$((pairs * 2))
+"$NATTERD" admin seed-users --count "$users" --prefix bench --data "$tmp/data" >"$tmp/users.jsonl" 2>"$tmp/seed.log" \
+  || { cat "$tmp/seed.log" >&2; exit 1; }
+
+start natterd "$NATTERD" --listen 127.0.0.1:0 --data "$tmp/data" --threads "$threads" --drain-grace 0 \
+  --send-rate 1000000 --send-burst 1000000 --frame-rate 1000000 --frame-burst 1000000 --sqlite-synchronous "$synchronous"
+natterd_port=$port
+start relay "$NATTER_BENCH" relay --listen 127.0.0.1:0 --threads "$threads"
+relay_port=$port
+
+common=(direct --users "$tmp/users.jsonl" --json --window "$window" --duration "$duration")
+[[ $smoke -eq 1 ]] && common+=(--no-progress --drain 60)
+verify=()
+[[ $smoke -eq 1 ]] && verify=(--verify)
+
+echo "bench.sh: $pairs pairs, closed loop, window $window, ${duration}s each; natterd (sqlite synchronous=$synchronous) and relay with $threads threads" >&2
+"$NATTER_BENCH" "${common[@]}" "${verify[@]}" --target "127.0.0.1:$natterd_port" >"$tmp/natterd.json" \
+  || { echo "bench.sh: the run against natterd failed:" >&2; cat "$tmp/natterd.json" >&2; exit 1; }
+"$NATTER_BENCH" "${common[@]}" --target "127.0.0.1:$relay_port" >"$tmp/relay.json" \
+  || { echo "bench.sh: the run against the relay failed:" >&2; cat "$tmp/relay.json" >&2; exit 1; }
+
+n=$(field "$tmp/natterd.json" throughput_msgs_per_s)
+r=$(field "$tmp/relay.json" throughput_msgs_per_s)
+awk -v n="$n" -v r="$r" 'BEGIN {
+  printf "natterd  %10.0f msgs/s\nrelay    %10.0f msgs/s\nratio    %10.3f (natterd / relay)\n", n, r, (r > 0 ? n / r : 0) }'
+if [[ $smoke -eq 1 ]]; then
+  # natter-bench exits non-zero on any violation; this makes sure the checker ran at all.
+  grep -q '"verify":{' "$tmp/natterd.json" || { echo "bench.sh: no verify report:" >&2; cat "$tmp/natterd.json" >&2; exit 1; }
+  echo "verify   OK ($(field "$tmp/natterd.json" sent_ok) messages sent and delivered once, in order)"
+fi
+
+if [[ $smoke -eq 0 ]]; then
+  # Latency at a moderate load: half of the closed-loop maximum unless given.
+  [[ -n $latency_rate ]] || latency_rate=$(awk -v n="$n" 'BEGIN { printf "%d", n / 2 }')
+  echo "bench.sh: natterd open loop at $latency_rate msgs/s for ${duration}s" >&2
+  "$NATTER_BENCH" direct --users "$tmp/users.jsonl" --json --rate "$latency_rate" --duration "$duration" \
+    --target "127.0.0.1:$natterd_port" >"$tmp/latency.json" \
+    || { echo "bench.sh: the open-loop run failed:" >&2; cat "$tmp/latency.json" >&2; exit 1; }
+  jq -r '"latency  at \(.rate) msgs/s offered, \(.throughput_msgs_per_s | floor) delivered: p50 \(.latency.p50_ns/1e3|floor/1e3) ms, p90 \(.latency.p90_ns/1e3|floor/1e3) ms, p99 \(.latency.p99_ns/1e3|floor/1e3) ms, p99.9 \(.latency.p99_9_ns/1e3|floor/1e3) ms, max \(.latency.max_ns/1e3|floor/1e3) ms"' "$tmp/latency.json" 2>/dev/null \
+    || cat "$tmp/latency.json"
+fi
+if [[ -n $out ]]; then
+  mkdir -p "$out"
+  cp "$tmp"/*.json "$out"/
+fi

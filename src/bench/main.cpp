@@ -1,0 +1,84 @@
+// natter-bench: the load generator, its delivery checker, and the raw relay.
+//   natter-bench direct --users FILE --target 127.0.0.1:PORT [--window W | --rate R] [--duration S] [--verify] [--json]
+//   natter-bench relay --listen 127.0.0.1:PORT [--threads N]
+
+#include "bench/direct.hpp"
+#include "bench/relay.hpp"
+#include "bench/report.hpp"
+#include "bench/users.hpp"
+
+#include <CLI/CLI.hpp>
+
+#include <cstdio>
+#include <iostream>
+#include <stdexcept>
+#include <string>
+
+namespace {
+
+// "HOST:PORT" -> host, port; throws on anything else.
+std::pair<std::string, std::uint16_t> split_address(const std::string& a) {
+    auto colon = a.rfind(':');
+    if (colon == std::string::npos || colon == 0) throw std::runtime_error("expected HOST:PORT, got \"" + a + "\"");
+    unsigned long port = std::stoul(a.substr(colon + 1));
+    if (port > 65535) throw std::runtime_error("port out of range in \"" + a + "\"");
+    return {a.substr(0, colon), static_cast<std::uint16_t>(port)};
+}
+
+bool loopback(const std::string& host) { return host.rfind("127.", 0) == 0; }
+
+}  // namespace
+
+int main(int argc, char** argv) {
+    CLI::App app{"natter-bench: load generator and raw relay for natter"};
+    app.require_subcommand(1);
+
+    natter::bench::DirectOptions d;
+    std::string users_file, target = "127.0.0.1:8080";
+    bool json = false;
+    auto* direct = app.add_subcommand("direct", "pairs of users: user 2k sends 1:1 messages to user 2k+1");
+    direct->add_option("--users", users_file, "JSON lines from `natterd admin seed-users`")->required();
+    direct->add_option("--target", target, "natterd or relay address, HOST:PORT (loopback only)")->capture_default_str();
+    direct->add_option("--pairs", d.pairs, "pairs to use (0: all the users make)")->capture_default_str();
+    direct->add_option("--rate", d.rate, "open loop: sends/s over all senders (0: closed loop)")->capture_default_str();
+    direct->add_option("--window", d.window, "closed loop: messages in flight per sender")->capture_default_str();
+    direct->add_option("--duration", d.duration_s, "measured seconds")->capture_default_str();
+    direct->add_option("--drain", d.drain_s, "seconds to wait after the window for every send to land")->capture_default_str();
+    direct->add_option("--connect-timeout", d.connect_timeout_s, "seconds for every socket to connect")->capture_default_str();
+    direct->add_option("--source-ips", d.source_ips, "distinct 127.x.y.z source addresses (0: one per socket)")->capture_default_str();
+    direct->add_option("--ack-batch", d.ack_batch, "ack when this many messages are pending (else every 20 ms)")->capture_default_str();
+    direct->add_flag("--verify", d.verify, "check delivery: no loss, no duplicate, gapless seq runs (natterd only)");
+    direct->add_flag("--json", json, "print the report as one JSON object instead of a table");
+    direct->add_flag("--progress,!--no-progress", d.progress, "the once-a-second progress line on stderr (default on)");
+
+    natter::bench::RelayOptions r;
+    std::string listen = "127.0.0.1:9000";
+    auto* relay = app.add_subcommand("relay", "the raw relay: the throughput limit natterd is measured against");
+    relay->add_option("--listen", listen, "HOST:PORT, port 0 picks a free one")->capture_default_str();
+    relay->add_option("--threads", r.threads, "I/O threads")->capture_default_str();
+
+    CLI11_PARSE(app, argc, argv);
+    try {
+        if (direct->parsed()) {
+            std::tie(d.host, d.port) = split_address(target);
+            if (!loopback(d.host)) throw std::runtime_error("--target must be a loopback address (127.x.y.z)");
+            if (d.duration_s <= 0) throw std::runtime_error("--duration must be positive");
+            if (d.ack_batch == 0 || d.ack_batch > 1024) throw std::runtime_error("--ack-batch must be 1..1024");
+            d.users = natter::bench::read_users_file(users_file);
+            auto result = natter::bench::run_direct(d);
+            if (json) std::cout << natter::bench::to_json(result).dump() << std::endl;
+            else std::cout << natter::bench::to_table(result) << std::flush;
+            return result.ok() ? 0 : 1;
+        }
+        std::tie(r.host, r.port) = split_address(listen);
+        if (!loopback(r.host)) throw std::runtime_error("--listen must be a loopback address (127.x.y.z)");
+        natter::bench::run_relay(r, [&](std::uint16_t port) {
+            std::printf("natter-bench relay: listening on %s:%u\n", r.host.c_str(), static_cast<unsigned>(port));
+            std::fflush(stdout);
+        });
+        return 0;
+    } catch (const std::exception& e) {
+        std::cerr << "natter-bench: " << e.what() << "\n";
+        return 2;
+    }
+}

@@ -1,0 +1,89 @@
+#include "bench/report.hpp"
+
+#include <cstdio>
+#include <sstream>
+
+namespace natter::bench {
+
+namespace {
+std::string ms(std::uint64_t ns) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.3f ms", static_cast<double>(ns) / 1e6);
+    return b;
+}
+
+void row(std::ostringstream& o, const std::string& k, const std::string& v) {
+    char b[64];
+    std::snprintf(b, sizeof b, "  %-22s ", k.c_str());
+    o << b << v << "\n";
+}
+
+std::string num(double v, int decimals = 0) {
+    char b[32];
+    std::snprintf(b, sizeof b, "%.*f", decimals, v);
+    return b;
+}
+
+constexpr double kPercentiles[] = {50, 90, 99, 99.9};
+}  // namespace
+
+std::string to_table(const RunResult& r) {
+    std::ostringstream o;
+    o << "natter-bench " << r.scenario << " against " << r.target << "\n";
+    row(o, "load", r.mode == "closed" ? "closed loop, window " + std::to_string(r.window) + " per sender"
+                                      : "open loop, " + num(r.rate) + " sends/s offered");
+    row(o, "connections", std::to_string(r.connections) + " (" + std::to_string(r.pairs) + " pairs)");
+    row(o, "connect", num(r.connect_s, 3) + " s");
+    row(o, "duration", num(r.duration_s, 3) + " s");
+    row(o, "sends", std::to_string(r.sends) + " (" + num(r.duration_s > 0 ? r.sends / r.duration_s : 0) + "/s)");
+    row(o, "delivered", std::to_string(r.delivered) + " (" + num(r.throughput()) + " msgs/s)");
+    row(o, "sent answers / errors", std::to_string(r.sent_ok) + " / " + std::to_string(r.errors));
+    row(o, "ack frames", std::to_string(r.ack_frames));
+    if (r.stale) row(o, "stale messages", std::to_string(r.stale));
+    if (r.backlog_skips) row(o, "backlog skips", std::to_string(r.backlog_skips));
+    row(o, "disconnects", std::to_string(r.disconnects));
+    row(o, "drained", r.drained ? "yes" : "no");
+    for (double p : kPercentiles) row(o, "latency p" + num(p, p == 99.9 ? 1 : 0), ms(r.latency.percentile(p)));
+    row(o, "latency max", ms(r.latency.max()));
+    for (const auto& e : r.error_examples) row(o, "error", e);
+    if (r.check) {
+        const auto& c = *r.check;
+        o << "verify: " << (c.ok() ? "OK" : "FAILED") << "\n";
+        row(o, "sent recorded", std::to_string(c.sent));
+        row(o, "messages recorded", std::to_string(c.received));
+        row(o, "devices / runs", std::to_string(c.devices) + " / " + std::to_string(c.runs));
+        row(o, "lost", std::to_string(c.lost));
+        row(o, "duplicates", std::to_string(c.duplicates));
+        row(o, "order violations", std::to_string(c.order));
+        row(o, "mismatched", std::to_string(c.mismatched));
+        for (const auto& e : c.examples) o << "  " << e << "\n";
+    }
+    return o.str();
+}
+
+nlohmann::json to_json(const RunResult& r) {
+    nlohmann::json lat = {{"count", r.latency.count()}, {"mean_ns", r.latency.mean()},
+                          {"min_ns", r.latency.min()}, {"max_ns", r.latency.max()}};
+    lat["p50_ns"] = r.latency.percentile(50);
+    lat["p90_ns"] = r.latency.percentile(90);
+    lat["p99_ns"] = r.latency.percentile(99);
+    lat["p99_9_ns"] = r.latency.percentile(99.9);
+    nlohmann::json j = {{"scenario", r.scenario}, {"target", r.target}, {"mode", r.mode},
+                        {"window", r.window}, {"rate", r.rate}, {"connections", r.connections},
+                        {"pairs", r.pairs}, {"connect_s", r.connect_s}, {"duration_s", r.duration_s},
+                        {"sends", r.sends}, {"sent_ok", r.sent_ok}, {"errors", r.errors},
+                        {"delivered", r.delivered}, {"delivered_total", r.delivered_total},
+                        {"throughput_msgs_per_s", r.throughput()}, {"stale", r.stale},
+                        {"ack_frames", r.ack_frames}, {"backlog_skips", r.backlog_skips},
+                        {"disconnects", r.disconnects}, {"drained", r.drained},
+                        {"error_examples", r.error_examples}, {"latency", lat}, {"ok", r.ok()}};
+    if (r.check) {
+        const auto& c = *r.check;
+        j["verify"] = {{"ok", c.ok()}, {"sent", c.sent}, {"received", c.received}, {"devices", c.devices},
+                       {"runs", c.runs}, {"lost", c.lost}, {"duplicates", c.duplicates}, {"order", c.order},
+                       {"mismatched", c.mismatched}, {"examples", c.examples}};
+    }
+    return j;
+}
+
+}  // namespace natter::bench

@@ -1,0 +1,204 @@
+// The delivery checker must catch each violation it exists for (loss,
+// duplicate, reorder, broken prev link) and pass a clean run; the histogram
+// and the frame scanner it relies on are checked alongside.
+
+#include "bench/checker.hpp"
+#include "bench/frame_scan.hpp"
+#include "bench/histogram.hpp"
+#include "bench/users.hpp"
+
+#include <gtest/gtest.h>
+
+#include <sstream>
+
+namespace natter::bench {
+namespace {
+
+const std::string kConv = "d:1:2";
+const std::string kDevice = "20";
+
+std::string mid(int seq) { return std::to_string(1000 + seq); }
+
+// Messages seq from..to of one conversation, sent and delivered in order.
+void sent_range(Checker& c, int from, int to) {
+    for (int s = from; s <= to; ++s) c.on_sent(kDevice, mid(s), kConv, static_cast<std::uint64_t>(s));
+}
+void deliver(Checker& c, int seq, const std::string& device = kDevice) {
+    c.on_message(device, mid(seq), kConv, static_cast<std::uint64_t>(seq), seq == 1 ? "0" : mid(seq - 1));
+}
+
+TEST(Checker, CleanRunPasses) {
+    Checker c;
+    sent_range(c, 1, 5);
+    for (int s = 1; s <= 5; ++s) deliver(c, s);
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+    EXPECT_EQ(r.sent, 5u);
+    EXPECT_EQ(r.received, 5u);
+    EXPECT_EQ(r.devices, 1u);
+    EXPECT_EQ(r.runs, 1u);
+}
+
+TEST(Checker, CatchesLoss) {
+    Checker c;
+    sent_range(c, 1, 5);
+    for (int s = 1; s <= 4; ++s) deliver(c, s);  // seq 5 never arrives
+    auto r = c.check();
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.lost, 1u);
+    EXPECT_EQ(r.order, 0u);
+    ASSERT_FALSE(r.examples.empty());
+    EXPECT_NE(r.examples.front().find(mid(5)), std::string::npos);
+}
+
+TEST(Checker, CatchesLossInTheMiddleAsLossAndGap) {
+    Checker c;
+    sent_range(c, 1, 3);
+    deliver(c, 1);
+    deliver(c, 3);
+    auto r = c.check();
+    EXPECT_EQ(r.lost, 1u);
+    EXPECT_EQ(r.order, 1u);
+}
+
+TEST(Checker, CatchesLossToTheWrongDevice) {
+    Checker c;
+    sent_range(c, 1, 1);
+    deliver(c, 1, "21");  // another device got it, not the recipient
+    EXPECT_EQ(c.check().lost, 1u);
+}
+
+TEST(Checker, CatchesDuplicateOnOneConnection) {
+    Checker c;
+    sent_range(c, 1, 3);
+    deliver(c, 1);
+    deliver(c, 2);
+    deliver(c, 2);
+    deliver(c, 3);
+    auto r = c.check();
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.duplicates, 1u);
+    EXPECT_EQ(r.lost, 0u);
+    EXPECT_EQ(r.order, 0u);
+}
+
+TEST(Checker, AllowsRepushAfterReconnect) {
+    Checker c;
+    sent_range(c, 1, 3);
+    deliver(c, 1);
+    deliver(c, 2);
+    c.on_reconnect(kDevice);
+    deliver(c, 2);  // unacked, pushed again on the new connection
+    deliver(c, 3);
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+    EXPECT_EQ(r.received, 4u);
+}
+
+TEST(Checker, CatchesReorder) {
+    Checker c;
+    sent_range(c, 1, 3);
+    deliver(c, 1);
+    deliver(c, 3);
+    deliver(c, 2);
+    auto r = c.check();
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.lost, 0u);
+    EXPECT_EQ(r.duplicates, 0u);
+    EXPECT_GE(r.order, 1u);
+}
+
+TEST(Checker, CatchesBrokenPrevLink) {
+    Checker c;
+    sent_range(c, 1, 2);
+    deliver(c, 1);
+    c.on_message(kDevice, mid(2), kConv, 2, "999");  // seq right, prev wrong
+    EXPECT_EQ(c.check().order, 1u);
+}
+
+TEST(Checker, CatchesFirstMessageWithAPrev) {
+    Checker c;
+    c.on_sent(kDevice, mid(1), kConv, 1);
+    c.on_message(kDevice, mid(1), kConv, 1, "12345");
+    EXPECT_EQ(c.check().order, 1u);
+}
+
+TEST(Checker, RunMayStartLate) {
+    // A device that joined at seq 7 starts its run there; no earlier seq is owed to it.
+    Checker c;
+    sent_range(c, 7, 9);
+    for (int s = 7; s <= 9; ++s) deliver(c, s);
+    EXPECT_TRUE(c.check().ok());
+}
+
+TEST(Checker, CatchesSeqDifferentFromSent) {
+    Checker c;
+    c.on_sent(kDevice, mid(1), kConv, 1);
+    c.on_message(kDevice, mid(1), "d:1:3", 1, "0");
+    EXPECT_EQ(c.check().mismatched, 1u);
+}
+
+TEST(Checker, KeepsConversationsApart) {
+    Checker c;
+    c.on_sent(kDevice, "a1", "d:1:2", 1);
+    c.on_sent(kDevice, "b1", "d:2:3", 1);
+    c.on_sent(kDevice, "a2", "d:1:2", 2);
+    c.on_message(kDevice, "a1", "d:1:2", 1, "0");
+    c.on_message(kDevice, "b1", "d:2:3", 1, "0");
+    c.on_message(kDevice, "a2", "d:1:2", 2, "a1");
+    auto r = c.check();
+    EXPECT_TRUE(r.ok());
+    EXPECT_EQ(r.runs, 2u);
+}
+
+TEST(Histogram, BucketsAreContiguousAndTight) {
+    for (std::size_t i = 1; i < 3000; ++i) {
+        ASSERT_EQ(Histogram::lowest_in(i), Histogram::highest_in(i - 1) + 1) << i;
+        ASSERT_EQ(Histogram::index_of(Histogram::lowest_in(i)), i);
+        ASSERT_EQ(Histogram::index_of(Histogram::highest_in(i)), i);
+        auto lo = Histogram::lowest_in(i), hi = Histogram::highest_in(i);
+        ASSERT_LE(static_cast<double>(hi - lo), static_cast<double>(lo) / 64.0) << i;
+    }
+}
+
+TEST(Histogram, Percentiles) {
+    Histogram h;
+    for (std::uint64_t v = 1; v <= 1000; ++v) h.record(v * 1000);
+    EXPECT_EQ(h.count(), 1000u);
+    EXPECT_EQ(h.max(), 1000000u);
+    EXPECT_EQ(h.min(), 1000u);
+    auto near = [](std::uint64_t got, double want) { return std::abs(static_cast<double>(got) - want) <= want / 64.0; };
+    EXPECT_TRUE(near(h.percentile(50), 500000)) << h.percentile(50);
+    EXPECT_TRUE(near(h.percentile(99), 990000)) << h.percentile(99);
+    EXPECT_TRUE(near(h.percentile(99.9), 999000)) << h.percentile(99.9);
+    EXPECT_EQ(h.percentile(100), 1000000u);
+    Histogram other;
+    other.record(5000000);
+    h.merge(other);
+    EXPECT_EQ(h.max(), 5000000u);
+    EXPECT_EQ(Histogram{}.percentile(99), 0u);
+}
+
+TEST(FrameScan, ReadsNatterdFrames) {
+    std::string_view f =
+        R"({"body":"nb 42","client_msg_id":"x","conversation_id":"d:1:2","from":{"device":"9","user":"1"},)"
+        R"("kind":"text","message_id":"77","prev_message_id":"0","seq":3,"to":{"user":"2"},"ts":5,"type":"message"})";
+    EXPECT_EQ(scan_string(f, "type"), "message");
+    EXPECT_EQ(scan_string(f, "message_id"), "77");
+    EXPECT_EQ(scan_string(f, "id"), std::nullopt);  // no key "id": *_id keys do not count
+    EXPECT_EQ(scan_uint(f, "seq"), 3u);
+    EXPECT_EQ(scan_string(f, "body"), "nb 42");
+    EXPECT_EQ(scan_raw_string(R"({"body":"a\"b","x":1})", "body"), R"("a\"b")");
+}
+
+TEST(Users, ReadsSeedOutputAndRejectsBadLines) {
+    std::istringstream good(R"({"access_token":"t","device_id":"2","user_id":"1","username":"u0"})" "\n\n");
+    auto users = read_users(good);
+    ASSERT_EQ(users.size(), 1u);
+    EXPECT_EQ(users[0].device_id, "2");
+    std::istringstream bad(R"({"user_id":"1"})");
+    EXPECT_THROW(read_users(bad), std::runtime_error);
+}
+
+}  // namespace
+}  // namespace natter::bench
