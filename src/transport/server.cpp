@@ -156,6 +156,9 @@ struct Server::Impl {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
             if (!ec) {
+                // Chat frames are small and latency-bound: do not let Nagle hold them back.
+                beast::error_code ignored;
+                socket.set_option(tcp::no_delay(true), ignored);
                 std::make_shared<HttpSession>(std::move(socket), shared)->run();
                 return accept();
             }
