@@ -140,7 +140,7 @@ void MessagingService::read_inbox(const Principal& who, InboxId after, std::size
     blocking_([this, who, after, limit, check_truncated, done = std::move(done)] {
         try {
             InboxPage page;
-            if (check_truncated) page.truncated = stores_.inbox->take_truncated(who.user, who.device);
+            if (check_truncated) page.truncated = stores_.inbox->truncated(who.user, who.device);
             page.items = stores_.inbox->read_inbox(who.user, who.device, after, limit);
             done(std::move(page));
         } catch (const std::exception& e) {

@@ -58,7 +58,9 @@ public:
         std::vector<InboxItem> items;
         bool truncated = false;  // retention dropped rows of this inbox since the last look
     };
-    // `check_truncated`: also take the device's truncated mark.
+    // `check_truncated`: also read the device's truncated mark.
+    // clear_truncated: the device was told (its sync_done said so).
+    void clear_truncated(const Principal& who) { stores_.inbox->clear_truncated(who.user, who.device); }
     void read_inbox(const Principal& who, InboxId after, std::size_t limit, bool check_truncated,
                     std::function<void(Result<InboxPage>)> done);
 

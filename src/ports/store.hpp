@@ -141,8 +141,10 @@ public:
     virtual void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
                      std::function<void(std::size_t removed)> done) = 0;
     virtual std::size_t inbox_depth(UserId user, DeviceId device) = 0;
-    // True once after retention dropped rows of this device's inbox.
-    virtual bool take_truncated(UserId user, DeviceId device) = 0;
+    // Whether retention dropped rows of this device's inbox since the mark
+    // was last cleared; the service clears it once the device was told.
+    virtual bool truncated(UserId user, DeviceId device) = 0;
+    virtual void clear_truncated(UserId user, DeviceId device) = 0;
 };
 
 // One line of a user's conversation list.

@@ -248,6 +248,8 @@ void DeviceSession::on_pulled(std::uint64_t generation, std::uint64_t pull_no, s
     if (caught_up_ && sync_pending_) {
         sync_pending_ = false;
         push(std::make_shared<const std::string>(sync_done_frame(in_flight_.size(), truncated_)));
+        // Cleared only once told: a connection lost before this keeps the mark.
+        if (truncated_) messaging_.clear_truncated(who_);
         truncated_ = false;
     }
     maybe_pull();

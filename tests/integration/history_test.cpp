@@ -139,6 +139,7 @@ TEST_F(Retention, AnInboxPastItsRetentionIsDroppedAndTheDeviceIsTold) {
     auto b = connect(s.port(), bob);
     auto done = b->expect("sync_done");
     EXPECT_EQ(done["truncated"], true);
+    barrier(*b, alice);  // the mark's clearing is committed
     b->close();
     auto again = connect(s.port(), bob);
     EXPECT_FALSE(again->expect("sync_done").contains("truncated")) << "told once";

@@ -578,12 +578,21 @@ void SqliteStore::ack(UserId user, DeviceId device, std::vector<MessageId> ids,
                 [removed, done = std::move(done)](bool committed) { done(committed ? *removed : 0); }});
 }
 
-bool SqliteStore::take_truncated(UserId user, DeviceId device) {
-    return write_sync<bool>([&](Db& db) {
-        db.prepare("UPDATE devices SET inbox_truncated=0 WHERE user_id=? AND device_id=? AND inbox_truncated=1")
-            .bind(1, user).bind(2, device).run();
-        return db.changes() > 0;
-    }, false);
+bool SqliteStore::truncated(UserId user, DeviceId device) {
+    return read([&](Db& db) {
+        auto st = db.prepare("SELECT inbox_truncated FROM devices WHERE user_id=? AND device_id=?");
+        st.bind(1, user).bind(2, device);
+        return st.step() && st.i64(0) != 0;
+    });
+}
+
+void SqliteStore::clear_truncated(UserId user, DeviceId device) {
+    enqueue(Job{[=](Db& db) {
+                    db.prepare("UPDATE devices SET inbox_truncated=0 WHERE user_id=? AND device_id=?")
+                        .bind(1, user).bind(2, device).run();
+                    return true;
+                },
+                [](bool) {}});
 }
 
 std::size_t SqliteStore::inbox_depth(UserId user, DeviceId device) {

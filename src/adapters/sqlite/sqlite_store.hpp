@@ -73,7 +73,8 @@ public:
     void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
              std::function<void(std::size_t removed)> done) override;
     std::size_t inbox_depth(UserId user, DeviceId device) override;
-    bool take_truncated(UserId user, DeviceId device) override;
+    bool truncated(UserId user, DeviceId device) override;
+    void clear_truncated(UserId user, DeviceId device) override;
 
     // ConversationStore (sqlite_history.cpp)
     std::vector<ConversationSummary> conversations(UserId user, std::size_t limit) override;
