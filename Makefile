@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 export CCACHE_DIR ?= $(HOME)/.cache/natter-ccache
 
-.PHONY: deps configure build run test clean
+.PHONY: deps configure build run test bench clean
 
 deps:
 	@scripts/deps.sh
@@ -21,6 +21,11 @@ run: configure
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# Micro-benchmarks of the hot pieces; the load scenarios are scripts/bench.sh.
+bench: configure
+	@cmake --build $(BUILD) -j $(JOBS) --target natter-micro-bench
+	$(BUILD)/natter-micro-bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(BUILD)
