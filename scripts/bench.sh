@@ -5,9 +5,15 @@
 #
 #   scripts/bench.sh [--smoke] [--duration S] [--pairs N] [--window W] [--threads N]
 #                    [--latency-rate R] [--sqlite-synchronous full|normal] [--out DIR]
+#   scripts/bench.sh [--smoke] [--offline K] [--connections N] [--hold S]
 #
 # --smoke: a seconds-long run with --verify that asserts delivery, never speed
-# (the ctest `bench_smoke`). Binaries: $NATTERD and $NATTER_BENCH, else
+# (the ctest `bench_smoke`). --offline K / --connections N run those
+# scenarios instead of direct-vs-relay (both may be given): K messages queued
+# for an offline device and the drain timed; N idle sockets held for S
+# seconds (default 2) with natterd's RSS and the kernel's socket memory. With
+# --smoke they assert only that everything was delivered / connected (the
+# ctest `bench_scenarios_smoke`). Binaries: $NATTERD and $NATTER_BENCH, else
 # build/natterd and build/natter-bench. Everything it starts it stops.
 set -euo pipefail
 
@@ -16,6 +22,7 @@ NATTERD=${NATTERD:-$here/build/natterd}
 NATTER_BENCH=${NATTER_BENCH:-$here/build/natter-bench}
 
 smoke=0 duration=10 pairs=50 window=16 threads=$(nproc) latency_rate="" out="" synchronous=full
+offline=0 connections=0 hold=2
 while [[ $# -gt 0 ]]; do
   case $1 in
     --smoke) smoke=1; duration=2; pairs=4; window=8 ;;
@@ -26,7 +33,10 @@ while [[ $# -gt 0 ]]; do
     --latency-rate) latency_rate=$2; shift ;;
     --out) out=$2; shift ;;
     --sqlite-synchronous) synchronous=$2; shift ;;
-    -h|--help) sed -n '2,13p' "$0"; exit 0 ;;
+    --offline) offline=$2; shift ;;
+    --connections) connections=$2; shift ;;
+    --hold) hold=$2; shift ;;
+    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -58,6 +68,7 @@ start() {
   mkfifo "$tmp/$name.fifo"
   "$@" >"$tmp/$name.fifo" 2>"$tmp/$name.log" &
   pids+=($!)
+  started_pid=$!
   local line=""
   exec {fd}<"$tmp/$name.fifo"
   if ! read -r -t 30 -u "$fd" line || [[ $line != *"listening on"* ]]; then
@@ -71,6 +82,38 @@ start() {
 }
 
 field() { sed -E "s/.*\"$2\":([0-9.e+-]+).*/\1/" "$1"; }
+
+if [[ $offline -gt 0 || $connections -gt 0 ]]; then
+  # natterd and the generator each need one fd per socket.
+  ulimit -n "$(ulimit -Hn)"
+  users=$(( connections > 2 ? connections : 2 ))
+  "$NATTERD" admin seed-users --count "$users" --prefix bench --data "$tmp/data" >"$tmp/users.jsonl" 2>"$tmp/seed.log" \
+    || { cat "$tmp/seed.log" >&2; exit 1; }
+  start natterd "$NATTERD" --listen 127.0.0.1:0 --data "$tmp/data" --threads "$threads" --drain-grace 0 \
+    --send-rate 1000000 --send-burst 1000000 --frame-rate 1000000 --frame-burst 1000000 --sqlite-synchronous "$synchronous"
+  natterd_port=$port natterd_pid=$started_pid
+  progress=()
+  [[ $smoke -eq 1 ]] && progress=(--no-progress)
+  if [[ $offline -gt 0 ]]; then
+    echo "bench.sh: offline, $offline messages queued for an offline device, then the drain (natterd with $threads threads, sqlite synchronous=$synchronous)" >&2
+    "$NATTER_BENCH" offline --users "$tmp/users.jsonl" --target "127.0.0.1:$natterd_port" --count "$offline" --json \
+      "${progress[@]}" >"$tmp/offline.json" \
+      || { echo "bench.sh: the offline run failed:" >&2; cat "$tmp/offline.json" >&2; exit 1; }
+    jq -r '"offline  \(.count) queued in \(.queue_s*1000|floor) ms; drained in \(.drain_s*1000|floor) ms (\(.drain_msgs_per_s|floor) msgs/s), \(.delivered) delivered, verify \(if .verify.ok then "OK" else "FAILED" end)"' "$tmp/offline.json"
+  fi
+  if [[ $connections -gt 0 ]]; then
+    echo "bench.sh: connections, $connections idle sockets held ${hold}s (fd hard limit $(ulimit -Hn))" >&2
+    "$NATTER_BENCH" connections --users "$tmp/users.jsonl" --target "127.0.0.1:$natterd_port" --count "$connections" \
+      --server-pid "$natterd_pid" --hold "$hold" --json "${progress[@]}" >"$tmp/connections.json" \
+      || { echo "bench.sh: the connections run failed:" >&2; cat "$tmp/connections.json" >&2; exit 1; }
+    jq -r '"connections  \(.connected) of \(.count) in \(.connect_s*1000|floor) ms (\(.connect_per_s|floor)/s); natterd RSS \(.server_rss_before_bytes/1048576*10|floor/10) -> \(.server_rss_after_bytes/1048576*10|floor/10) MiB = \(.server_rss_per_connection_bytes|floor) B/connection; kernel TCP mem \(.kernel_tcp_mem_before_bytes/1048576*10|floor/10) -> \(.kernel_tcp_mem_after_bytes/1048576*10|floor/10) MiB = \(.kernel_tcp_mem_per_connection_bytes|floor) B/connection; kernel socket slabs \(.kernel_socket_slab_per_connection_bytes // 0|floor) B/connection, SUnreclaim \(.kernel_sunreclaim_per_connection_bytes|floor) B/connection (both ends)"' "$tmp/connections.json"
+  fi
+  if [[ -n $out ]]; then
+    mkdir -p "$out"
+    cp "$tmp"/*.json "$out"/
+  fi
+  exit 0
+fi
 
 users=$((pairs * 2))
 "$NATTERD" admin seed-users --count "$users" --prefix bench --data "$tmp/data" >"$tmp/users.jsonl" 2>"$tmp/seed.log" \

@@ -1,12 +1,9 @@
 #include "bench/direct.hpp"
 
 #include "bench/frame_scan.hpp"
+#include "bench/ws_conn.hpp"
 
-#include <boost/asio/io_context.hpp>
-#include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/steady_timer.hpp>
-#include <boost/beast/core.hpp>
-#include <boost/beast/websocket.hpp>
 
 #include <charconv>
 #include <chrono>
@@ -34,78 +31,29 @@ std::uint64_t now_ns() {
 
 double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
-// Socket i's source address in 127.0.0.0/8, avoiding .0 and .255 host bytes.
-net::ip::address_v4 source_address(std::uint64_t i, std::uint64_t distinct) {
-    if (distinct) i %= distinct;
-    std::uint32_t b3 = 1 + static_cast<std::uint32_t>(i % 250);
-    std::uint32_t rest = static_cast<std::uint32_t>(i / 250);
-    return net::ip::address_v4((127u << 24) | ((rest / 256 % 256) << 16) | ((rest % 256) << 8) | b3);
-}
-
 // Open-loop sends skip a socket whose queue is this deep rather than grow without bound.
 constexpr std::size_t kMaxQueuedFrames = 4096;
 constexpr std::size_t kMaxErrorExamples = 5;
 
-class Run;
+using Conn = WsConn;
 
-class Conn : public std::enable_shared_from_this<Conn> {
-public:
-    Conn(Run& run, std::size_t index);
-    void start();
-    void send_message();
-    void pump();
-    void add_ack(std::string_view message_id);
-    void flush_acks();
-    void close();
-
-    std::size_t index() const { return index_; }
-    std::size_t queued() const { return out_.size(); }
-    bool has_acks() const { return !acks_.empty(); }
-
-    bool ready = false;
-    bool ended = false;
-    std::uint64_t in_flight = 0;   // sent by this socket, not yet delivered nor refused
-    std::uint64_t unanswered = 0;  // sent by this socket, no `sent` or `error` yet
-
-private:
-    void on_connect(beast::error_code ec);
-    void on_handshake(beast::error_code ec);
-    void read();
-    void on_read(beast::error_code ec);
-    void write(std::string frame);
-    void do_write();
-    void do_close();
-    void end();
-
-    Run& run_;
-    std::size_t index_;
-    websocket::stream<beast::tcp_stream> ws_;
-    websocket::response_type res_;
-    beast::flat_buffer buf_;
-    std::deque<std::string> out_;
-    bool writing_ = false;
-    bool closing_ = false;
-    bool close_sent_ = false;
-    std::vector<std::string> acks_;
-};
-
-class Run {
+class Run final : public WsHost {
 public:
     explicit Run(const DirectOptions& o);
     RunResult execute();
 
     // From the connections.
     void on_ready(Conn& c);
-    void on_failed(Conn& c, const std::string& why);
-    void on_ended(Conn& c);
-    void on_frame(Conn& c, std::string_view text);
-    void ack_pending(Conn& c) { dirty_.push_back(c.index()); }
+    const BenchUser& user_of(const Conn& c) const override { return opt.users[c.index()]; }
+    void on_failed(Conn& c, const std::string& why) override;
+    void on_ended(Conn& c) override;
+    void on_frame(Conn& c, std::string_view text) override;
+    void ack_pending(Conn& c) override { dirty_.push_back(c.index()); }
+    void send_message(Conn& c);
+    void pump(Conn& c);
 
-    net::io_context ioc;
     const DirectOptions& opt;
     std::vector<std::shared_ptr<Conn>> conns;
-    tcp::endpoint target;
-    std::string host_header;
     bool closed_loop() const { return opt.rate <= 0; }
     bool measuring() const { return phase_ == Phase::measuring; }
     bool sending() const { return phase_ == Phase::measuring; }
@@ -143,53 +91,11 @@ private:
         drain_timer_{ioc}, close_timer_{ioc};
 };
 
-// ---- Conn ----
+// ---- Run ----
 
-Conn::Conn(Run& run, std::size_t index) : run_(run), index_(index), ws_(run.ioc) {}
-
-void Conn::start() {
-    auto& sock = beast::get_lowest_layer(ws_).socket();
-    beast::error_code ec;
-    sock.open(tcp::v4(), ec);
-    if (!ec) sock.bind(tcp::endpoint(source_address(index_, run_.opt.source_ips), 0), ec);
-    if (!ec) sock.set_option(tcp::no_delay(true), ec);
-    if (ec) return run_.on_failed(*this, "socket: " + ec.message());
-    beast::get_lowest_layer(ws_).expires_after(std::chrono::seconds(30));
-    beast::get_lowest_layer(ws_).async_connect(
-        run_.target, [self = shared_from_this()](beast::error_code ec) { self->on_connect(ec); });
-}
-
-void Conn::on_connect(beast::error_code ec) {
-    if (ec) return run_.on_failed(*this, "connect: " + ec.message());
-    beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
-    std::string auth = "Bearer " + run_.opt.users[index_].access_token;
-    ws_.set_option(websocket::stream_base::decorator(
-        [auth](websocket::request_type& req) { req.set(beast::http::field::authorization, auth); }));
-    ws_.async_handshake(res_, run_.host_header, "/v1/ws?user=" + run_.opt.users[index_].user_id,
-                        [self = shared_from_this()](beast::error_code ec) { self->on_handshake(ec); });
-}
-
-void Conn::on_handshake(beast::error_code ec) {
-    if (ec) return run_.on_failed(*this, "handshake: HTTP " + std::to_string(res_.result_int()) + " " + ec.message());
-    read();
-}
-
-void Conn::read() {
-    ws_.async_read(buf_, [self = shared_from_this()](beast::error_code ec, std::size_t) { self->on_read(ec); });
-}
-
-void Conn::on_read(beast::error_code ec) {
-    if (ec) return end();
-    auto data = buf_.cdata();
-    run_.on_frame(*this, std::string_view(static_cast<const char*>(data.data()), data.size()));
-    buf_.consume(buf_.size());
-    read();
-}
-
-void Conn::send_message() {
-    const auto& peer = run_.opt.users[index_ + 1];
-    auto n = run_.next_message++;
+void Run::send_message(Conn& c) {
+    const auto& peer = opt.users[c.index() + 1];
+    auto n = next_message++;
     char tail[24];
     std::snprintf(tail, sizeof tail, "%04x-%012llx", static_cast<unsigned>((n >> 48) & 0xffff),
                   static_cast<unsigned long long>(n & 0xffffffffffffULL));
@@ -198,87 +104,29 @@ void Conn::send_message() {
     f += R"({"type":"send","id":")";
     f += std::to_string(n);
     f += R"(","client_msg_id":")";
-    f += run_.uuid_prefix;
+    f += uuid_prefix;
     f += tail;
     f += R"(","to":{"user":")";
     f += peer.user_id;
     f += R"("},"body":"nb )";
     f += std::to_string(now_ns());
     f += R"("})";
-    ++in_flight;
-    ++unanswered;
-    ++run_.total_in_flight;
-    ++run_.total_unanswered;
-    if (run_.measuring()) ++run_.result.sends;
-    write(std::move(f));
+    ++c.in_flight;
+    ++c.unanswered;
+    ++total_in_flight;
+    ++total_unanswered;
+    if (measuring()) ++result.sends;
+    c.write(std::move(f));
 }
 
-void Conn::pump() {
-    while (run_.sending() && !ended && in_flight < run_.opt.window) send_message();
+void Run::pump(Conn& c) {
+    while (sending() && !c.ended && c.in_flight < opt.window) send_message(c);
 }
 
-void Conn::add_ack(std::string_view message_id) {
-    if (acks_.empty()) run_.ack_pending(*this);
-    acks_.emplace_back(message_id);
-    if (acks_.size() >= run_.opt.ack_batch) flush_acks();
-}
-
-void Conn::flush_acks() {
-    if (acks_.empty() || ended) return;
-    std::string f = R"({"type":"ack","message_ids":[)";
-    for (std::size_t i = 0; i < acks_.size(); ++i) {
-        if (i) f += ',';
-        f += '"';
-        f += acks_[i];
-        f += '"';
-    }
-    f += "]}";
-    acks_.clear();
-    ++run_.result.ack_frames;
-    write(std::move(f));
-}
-
-void Conn::write(std::string frame) {
-    if (ended || closing_) return;
-    out_.push_back(std::move(frame));
-    if (!writing_) do_write();
-}
-
-void Conn::do_write() {
-    writing_ = true;
-    ws_.async_write(net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
-        self->writing_ = false;
-        self->out_.pop_front();
-        if (ec) return self->end();
-        if (!self->out_.empty()) return self->do_write();
-        if (self->closing_) self->do_close();
-    });
-}
-
-void Conn::close() {
-    flush_acks();
-    closing_ = true;
-    if (ended) return;
-    if (!writing_) do_close();
-}
-
-void Conn::do_close() {
-    if (close_sent_ || ended) return;
-    close_sent_ = true;
-    ws_.async_close(websocket::close_code::normal, [self = shared_from_this()](beast::error_code) { self->end(); });
-}
-
-void Conn::end() {
-    if (ended) return;
-    ended = true;
-    beast::error_code ignored;
-    beast::get_lowest_layer(ws_).socket().close(ignored);
-    run_.on_ended(*this);
-}
-
-// ---- Run ----
 
 Run::Run(const DirectOptions& o) : opt(o) {
+    source_ips = o.source_ips;
+    ack_batch = o.ack_batch;
     std::random_device rd;
     std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
     char p[32];
@@ -316,6 +164,7 @@ RunResult Run::execute() {
     });
     ioc.run();
     if (!setup_error_.empty()) throw std::runtime_error(setup_error_);
+    result.ack_frames = ack_frames;
     if (opt.verify) result.check = checker_.check();
     return std::move(result);
 }
@@ -345,7 +194,7 @@ void Run::start_measuring() {
     window_start_ = last_progress_ = next_tick_ = Clock::now();
     result.connect_s = seconds_between(connect_start_, window_start_);
     if (closed_loop())
-        for (auto i : senders_) conns[i]->pump();
+        for (auto i : senders_) pump(*conns[i]);
     else
         tick_rate();
     tick_acks();
@@ -362,7 +211,7 @@ void Run::tick_rate() {
         auto& c = *conns[senders_[issued_ % senders_.size()]];
         if (c.ended) continue;
         if (c.queued() >= kMaxQueuedFrames) { ++result.backlog_skips; continue; }
-        c.send_message();
+        send_message(c);
     }
     next_tick_ += 1ms;
     rate_timer_.expires_at(next_tick_);
@@ -470,7 +319,7 @@ void Run::on_message(Conn& c, std::string_view text) {
         auto lat = now_ns() - sent_ns;
         result.latency.record(lat);
         interval_.record(lat);
-        if (closed_loop()) sender.pump();
+        if (closed_loop()) pump(sender);
     }
     check_drained();
 }
@@ -495,7 +344,7 @@ void Run::on_error(Conn& c, std::string_view text) {
         --c.unanswered;
         --total_unanswered;
         if (c.in_flight) { --c.in_flight; --total_in_flight; }
-        if (phase_ == Phase::measuring && closed_loop()) c.pump();
+        if (phase_ == Phase::measuring && closed_loop()) pump(c);
     }
     check_drained();
 }

@@ -1,10 +1,13 @@
 // natter-bench: the load generator, its delivery checker, and the raw relay.
 //   natter-bench direct --users FILE --target 127.0.0.1:PORT [--window W | --rate R] [--duration S] [--verify] [--json]
+//   natter-bench offline --users FILE --target 127.0.0.1:PORT --count K [--window W] [--json]
+//   natter-bench connections --users FILE --target 127.0.0.1:PORT --count N [--server-pid PID] [--hold S] [--json]
 //   natter-bench relay --listen 127.0.0.1:PORT [--threads N]
 
 #include "bench/direct.hpp"
 #include "bench/relay.hpp"
 #include "bench/report.hpp"
+#include "bench/scenarios.hpp"
 #include "bench/users.hpp"
 
 #include <CLI/CLI.hpp>
@@ -51,6 +54,29 @@ int main(int argc, char** argv) {
     direct->add_flag("--json", json, "print the report as one JSON object instead of a table");
     direct->add_flag("--progress,!--no-progress", d.progress, "the once-a-second progress line on stderr (default on)");
 
+    natter::bench::OfflineOptions off;
+    auto* offline = app.add_subcommand("offline", "queue K messages for an offline device, then connect it and time the drain");
+    offline->add_option("--users", users_file, "JSON lines from `natterd admin seed-users` (the first two are used)")->required();
+    offline->add_option("--target", target, "natterd address, HOST:PORT (loopback only)")->capture_default_str();
+    offline->add_option("--count", off.count, "messages to queue")->capture_default_str();
+    offline->add_option("--window", off.window, "sends without a `sent` answer yet")->capture_default_str();
+    offline->add_option("--ack-batch", off.ack_batch, "ack when this many messages are pending (else every 20 ms)")->capture_default_str();
+    offline->add_option("--timeout", off.timeout_s, "seconds for the whole run")->capture_default_str();
+    offline->add_flag("--json", json, "print the report as one JSON object instead of a table");
+    offline->add_flag("--progress,!--no-progress", off.progress, "progress lines on stderr (default on)");
+
+    natter::bench::ConnectionsOptions con;
+    auto* connections = app.add_subcommand("connections", "hold N idle authenticated WebSockets; connect rate, RSS and socket memory");
+    connections->add_option("--users", users_file, "JSON lines from `natterd admin seed-users` (one user per socket)")->required();
+    connections->add_option("--target", target, "natterd address, HOST:PORT (loopback only)")->capture_default_str();
+    connections->add_option("--count", con.count, "sockets to open")->capture_default_str();
+    connections->add_option("--server-pid", con.server_pid, "natterd's pid, for its VmRSS before and after (0: none)")->capture_default_str();
+    connections->add_option("--hold", con.hold_s, "seconds to hold the sockets once all are synced")->capture_default_str();
+    connections->add_option("--max-connecting", con.max_connecting, "handshakes in progress at once")->capture_default_str();
+    connections->add_option("--connect-timeout", con.connect_timeout_s, "seconds for every socket to connect")->capture_default_str();
+    connections->add_flag("--json", json, "print the report as one JSON object instead of a table");
+    connections->add_flag("--progress,!--no-progress", con.progress, "progress lines on stderr (default on)");
+
     natter::bench::RelayOptions r;
     std::string listen = "127.0.0.1:9000";
     auto* relay = app.add_subcommand("relay", "the raw relay: the throughput limit natterd is measured against");
@@ -69,6 +95,29 @@ int main(int argc, char** argv) {
             if (json) std::cout << natter::bench::to_json(result).dump() << std::endl;
             else std::cout << natter::bench::to_table(result) << std::flush;
             return result.ok() ? 0 : 1;
+        }
+        if (offline->parsed() || connections->parsed()) {
+            std::string host;
+            std::uint16_t port = 0;
+            std::tie(host, port) = split_address(target);
+            if (!loopback(host)) throw std::runtime_error("--target must be a loopback address (127.x.y.z)");
+            nlohmann::json report;
+            if (offline->parsed()) {
+                if (off.ack_batch == 0 || off.ack_batch > 1024) throw std::runtime_error("--ack-batch must be 1..1024");
+                off.host = host;
+                off.port = port;
+                off.users = natter::bench::read_users_file(users_file);
+                report = natter::bench::run_offline(off);
+            } else {
+                if (con.max_connecting == 0) throw std::runtime_error("--max-connecting must be at least 1");
+                con.host = host;
+                con.port = port;
+                con.users = natter::bench::read_users_file(users_file);
+                report = natter::bench::run_connections(con);
+            }
+            if (json) std::cout << report.dump() << std::endl;
+            else std::cout << natter::bench::scenario_table(report) << std::flush;
+            return report.value("ok", false) ? 0 : 1;
         }
         std::tie(r.host, r.port) = split_address(listen);
         if (!loopback(r.host)) throw std::runtime_error("--listen must be a loopback address (127.x.y.z)");
