@@ -5,7 +5,7 @@
 #
 #   scripts/bench.sh [--smoke] [--duration S] [--pairs N] [--window W] [--threads N]
 #                    [--latency-rate R] [--sqlite-synchronous full|normal] [--out DIR]
-#   scripts/bench.sh [--smoke] [--offline K] [--connections N] [--hold S]
+#   scripts/bench.sh [--smoke] [--offline K] [--connections N] [--hold S] [--group]
 #
 # --smoke: a seconds-long run with --verify that asserts delivery, never speed
 # (the ctest `bench_smoke`). --offline K / --connections N run those
@@ -22,7 +22,7 @@ NATTERD=${NATTERD:-$here/build/natterd}
 NATTER_BENCH=${NATTER_BENCH:-$here/build/natter-bench}
 
 smoke=0 duration=10 pairs=50 window=16 threads=$(nproc) latency_rate="" out="" synchronous=full
-offline=0 connections=0 hold=2
+offline=0 connections=0 hold=2 group=0
 while [[ $# -gt 0 ]]; do
   case $1 in
     --smoke) smoke=1; duration=2; pairs=4; window=8 ;;
@@ -34,6 +34,7 @@ while [[ $# -gt 0 ]]; do
     --out) out=$2; shift ;;
     --sqlite-synchronous) synchronous=$2; shift ;;
     --offline) offline=$2; shift ;;
+    --group) group=1 ;;
     --connections) connections=$2; shift ;;
     --hold) hold=$2; shift ;;
     -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
@@ -83,7 +84,7 @@ start() {
 
 field() { sed -E "s/.*\"$2\":([0-9.e+-]+).*/\1/" "$1"; }
 
-if [[ $offline -gt 0 || $connections -gt 0 ]]; then
+if [[ $offline -gt 0 || $connections -gt 0 || $group -gt 0 ]]; then
   # natterd and the generator each need one fd per socket.
   ulimit -n "$(ulimit -Hn)"
   users=$(( connections > 2 ? connections : 2 ))
@@ -107,6 +108,11 @@ if [[ $offline -gt 0 || $connections -gt 0 ]]; then
       --server-pid "$natterd_pid" --hold "$hold" --json "${progress[@]}" >"$tmp/connections.json" \
       || { echo "bench.sh: the connections run failed:" >&2; cat "$tmp/connections.json" >&2; exit 1; }
     jq -r '"connections  \(.connected) of \(.count) in \(.connect_s*1000|floor) ms (\(.connect_per_s|floor)/s); natterd RSS \(.server_rss_before_bytes/1048576*10|floor/10) -> \(.server_rss_after_bytes/1048576*10|floor/10) MiB = \(.server_rss_per_connection_bytes|floor) B/connection; kernel TCP mem \(.kernel_tcp_mem_before_bytes/1048576*10|floor/10) -> \(.kernel_tcp_mem_after_bytes/1048576*10|floor/10) MiB = \(.kernel_tcp_mem_per_connection_bytes|floor) B/connection; kernel socket slabs \(.kernel_socket_slab_per_connection_bytes // 0|floor) B/connection, SUnreclaim \(.kernel_sunreclaim_per_connection_bytes|floor) B/connection (both ends)"' "$tmp/connections.json"
+  fi
+  if [[ $group -gt 0 ]]; then
+    "$NATTER_BENCH" group --users "$tmp/users.jsonl" --target "127.0.0.1:$natterd_port" --json >"$tmp/group.json" \
+      || { echo "bench.sh: the group run failed:" >&2; cat "$tmp/group.json" >&2; exit 1; }
+    jq -r '"group  \(if .skipped then "skipped: \(.reason)" else "ran" end)"' "$tmp/group.json"
   fi
   if [[ -n $out ]]; then
     mkdir -p "$out"

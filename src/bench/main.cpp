@@ -2,6 +2,7 @@
 //   natter-bench direct --users FILE --target 127.0.0.1:PORT [--window W | --rate R] [--duration S] [--verify] [--json]
 //   natter-bench offline --users FILE --target 127.0.0.1:PORT --count K [--window W] [--json]
 //   natter-bench connections --users FILE --target 127.0.0.1:PORT --count N [--server-pid PID] [--hold S] [--json]
+//   natter-bench group --users FILE --target 127.0.0.1:PORT [--members M] [--json]   (skips until groups exist)
 //   natter-bench relay --listen 127.0.0.1:PORT [--threads N]
 
 #include "bench/direct.hpp"
@@ -54,6 +55,13 @@ int main(int argc, char** argv) {
     direct->add_flag("--json", json, "print the report as one JSON object instead of a table");
     direct->add_flag("--progress,!--no-progress", d.progress, "the once-a-second progress line on stderr (default on)");
 
+    natter::bench::GroupOptions grp;
+    auto* group = app.add_subcommand("group", "one sender into a group of M members (skips while the server has no groups)");
+    group->add_option("--users", users_file, "JSON lines from `natterd admin seed-users`")->required();
+    group->add_option("--target", target, "natterd address, HOST:PORT (loopback only)")->capture_default_str();
+    group->add_option("--members", grp.members, "group size")->capture_default_str();
+    group->add_flag("--json", json, "print the report as one JSON object instead of a table");
+
     natter::bench::OfflineOptions off;
     auto* offline = app.add_subcommand("offline", "queue K messages for an offline device, then connect it and time the drain");
     offline->add_option("--users", users_file, "JSON lines from `natterd admin seed-users` (the first two are used)")->required();
@@ -96,13 +104,18 @@ int main(int argc, char** argv) {
             else std::cout << natter::bench::to_table(result) << std::flush;
             return result.ok() ? 0 : 1;
         }
-        if (offline->parsed() || connections->parsed()) {
+        if (offline->parsed() || connections->parsed() || group->parsed()) {
             std::string host;
             std::uint16_t port = 0;
             std::tie(host, port) = split_address(target);
             if (!loopback(host)) throw std::runtime_error("--target must be a loopback address (127.x.y.z)");
             nlohmann::json report;
-            if (offline->parsed()) {
+            if (group->parsed()) {
+                grp.host = host;
+                grp.port = port;
+                grp.users = natter::bench::read_users_file(users_file);
+                report = natter::bench::run_group(grp);
+            } else if (offline->parsed()) {
                 if (off.ack_batch == 0 || off.ack_batch > 1024) throw std::runtime_error("--ack-batch must be 1..1024");
                 off.host = host;
                 off.port = port;

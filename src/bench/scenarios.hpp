@@ -43,11 +43,21 @@ struct ConnectionsOptions {
     bool progress = true;
 };
 
+// group: one sender into a group of `members`. Until the server has groups
+// it probes with one send to a group and reports `skipped` with the reason.
+struct GroupOptions {
+    std::string host = "127.0.0.1";
+    std::uint16_t port = 0;
+    std::vector<BenchUser> users;
+    std::uint64_t members = 50;
+};
+
 // Each returns its report; "ok" says whether the run delivered everything
 // (offline) or held every connection (connections). Throws
 // std::runtime_error when it cannot start.
 nlohmann::json run_offline(const OfflineOptions& o);
 nlohmann::json run_connections(const ConnectionsOptions& o);
+nlohmann::json run_group(const GroupOptions& o);
 
 // A report as "  key   value" lines (nested objects flattened with '.').
 std::string scenario_table(const nlohmann::json& report);
