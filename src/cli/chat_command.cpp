@@ -96,9 +96,7 @@ private:
     // --- the connection ---------------------------------------------------
 
     void on_open() {
-        if (ever_opened_) std::fprintf(stderr, "natter: reconnected\n");
-        backoff_.reset();
-        ever_opened_ = true;
+        if (!reconnect_.opened()) std::fprintf(stderr, "natter: reconnected\n");
         // Unconfirmed sends again, in order, with their client_msg_id: the
         // server answers `sent` for those it had already stored.
         for (const auto& out : unconfirmed_) link_.send(out.frame);
@@ -125,17 +123,10 @@ private:
     void on_down(const LinkDown& d) {
         acks_.forget();
         if (finishing_ || d.exit_code == kExitOk) return loop_.stop();
-        if (d.retryable && ever_opened_) {
-            auto delay = backoff_.next();
-            std::fprintf(stderr, "natter: %s; reconnecting in %.1f s\n", d.message.c_str(), delay.count() / 1000.0);
-            loop_.after(delay, [this] {
-                if (!finishing_) link_.connect();
-            });
-            return;
+        if (auto code = reconnect_.down(d)) {
+            exit_code_ = *code;
+            loop_.stop();
         }
-        std::fprintf(stderr, "natter: %s\n", d.message.c_str());
-        exit_code_ = d.exit_code;
-        loop_.stop();
     }
 
     void finish(int code) {
@@ -143,9 +134,7 @@ private:
         finishing_ = true;
         exit_code_ = code;
         acks_.flush();
-        if (!link_.active()) return loop_.stop();
-        link_.close();
-        loop_.after(3s, [this] { loop_.stop(); });
+        reconnect_.close_then_stop();
     }
 
     // --- incoming messages, in order, once their names are known ------------
@@ -213,15 +202,14 @@ private:
     User peer_;
     std::string conversation_;
     Link link_;
+    Reconnector reconnect_{loop_, link_};
     AckBatcher acks_;
     RecentIds seen_;
-    Backoff backoff_;
     std::map<std::string, std::string> names_;  // on the loop
     std::set<std::string> asked_;
     std::deque<json> incoming_;
     std::deque<Outgoing> unconfirmed_;
     long next_request_ = 1;
-    bool ever_opened_ = false;
     bool input_done_ = false;
     bool finishing_ = false;
     int exit_code_ = kExitOk;

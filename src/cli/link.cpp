@@ -1,6 +1,7 @@
 #include "link.hpp"
 
 #include <algorithm>
+#include <cstdio>
 #include <random>
 
 #include "errors.hpp"
@@ -22,6 +23,33 @@ std::chrono::milliseconds Backoff::next() {
     auto base = std::min<long>(15000, 250L << std::min(attempt_, 6));
     ++attempt_;
     return std::chrono::milliseconds(base / 2 + std::uniform_int_distribution<long>(0, base / 2)(rng));
+}
+
+bool Reconnector::opened() {
+    backoff_.reset();
+    bool first = !ever_opened_;
+    ever_opened_ = true;
+    return first;
+}
+
+std::optional<int> Reconnector::down(const LinkDown& d) {
+    if (d.retryable && ever_opened_ && !stopping_) {
+        auto delay = backoff_.next();
+        std::fprintf(stderr, "natter: %s; reconnecting in %.1f s\n", d.message.c_str(), delay.count() / 1000.0);
+        loop_.after(delay, [this] {
+            if (!stopping_) link_.connect();
+        });
+        return std::nullopt;
+    }
+    std::fprintf(stderr, "natter: %s\n", d.message.c_str());
+    return d.exit_code;
+}
+
+void Reconnector::close_then_stop() {
+    stopping_ = true;
+    if (!link_.active()) return loop_.stop();
+    link_.close();
+    loop_.after(std::chrono::seconds(3), [this] { loop_.stop(); });
 }
 
 Link::Link(EventLoop& loop, Api& api, Handlers handlers)

@@ -6,6 +6,7 @@
 #include <chrono>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -72,6 +73,29 @@ public:
 
 private:
     int attempt_ = 0;
+};
+
+// The reconnect policy of the long-running commands (listen, chat): once
+// the link has been up, a retryable close reconnects after a backoff;
+// anything else ends the command, with the close's exit code.
+class Reconnector {
+public:
+    Reconnector(EventLoop& loop, Link& link) : loop_(loop), link_(link) {}
+    // The link is up; true the first time.
+    bool opened();
+    // The link went down: nullopt when a reconnect is scheduled, else the
+    // exit code to end with (the reason is already on stderr).
+    std::optional<int> down(const LinkDown& d);
+    // No more reconnects: closes the link and stops the loop once it is
+    // closed (3 s at most).
+    void close_then_stop();
+
+private:
+    EventLoop& loop_;
+    Link& link_;
+    Backoff backoff_;
+    bool ever_opened_ = false;
+    bool stopping_ = false;
 };
 
 // LinkDown for an exception thrown by Api (CliError or other).

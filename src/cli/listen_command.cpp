@@ -35,10 +35,8 @@ private:
     Link::Handlers handlers() {
         return {
             [this] {
-                backoff_.reset();
-                if (!ever_opened_) std::fprintf(stderr, "natter: listening as %s; Ctrl-C to stop\n", who_.c_str());
+                if (reconnect_.opened()) std::fprintf(stderr, "natter: listening as %s; Ctrl-C to stop\n", who_.c_str());
                 else std::fprintf(stderr, "natter: reconnected\n");
-                ever_opened_ = true;
             },
             [this](const json& f, const std::string& raw) { on_frame(f, raw); },
             [this](const LinkDown& d) { on_down(d); },
@@ -66,17 +64,10 @@ private:
     void on_down(const LinkDown& d) {
         acks_.forget();
         if (finishing_ || d.exit_code == kExitOk) return loop_.stop();
-        if (d.retryable && ever_opened_) {
-            auto delay = backoff_.next();
-            std::fprintf(stderr, "natter: %s; reconnecting in %.1f s\n", d.message.c_str(), delay.count() / 1000.0);
-            loop_.after(delay, [this] {
-                if (!finishing_) link_.connect();
-            });
-            return;
+        if (auto code = reconnect_.down(d)) {
+            exit_code_ = *code;
+            loop_.stop();
         }
-        std::fprintf(stderr, "natter: %s\n", d.message.c_str());
-        exit_code_ = d.exit_code;
-        loop_.stop();
     }
 
     // Acks what was printed, closes, and stops.
@@ -85,20 +76,17 @@ private:
         finishing_ = true;
         exit_code_ = code;
         acks_.flush();
-        if (!link_.active()) return loop_.stop();
-        link_.close();
-        loop_.after(3s, [this] { loop_.stop(); });
+        reconnect_.close_then_stop();
     }
 
     EventLoop& loop_;
     std::optional<long long> count_;
     std::string who_;
     Link link_;
+    Reconnector reconnect_{loop_, link_};
     AckBatcher acks_;
     RecentIds seen_;
-    Backoff backoff_;
     long long printed_ = 0;
-    bool ever_opened_ = false;
     bool finishing_ = false;
     int exit_code_ = kExitOk;
 };
