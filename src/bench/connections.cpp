@@ -3,6 +3,7 @@
 
 #include "bench/frame_scan.hpp"
 #include "bench/scenarios.hpp"
+#include "bench/send_frames.hpp"
 #include "bench/ws_conn.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -22,11 +23,9 @@ namespace natter::bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace net = boost::asio;
 
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 // VmRSS of a process in bytes, or nothing if it cannot be read.
 std::optional<std::uint64_t> read_rss(long pid) {

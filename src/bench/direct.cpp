@@ -1,4 +1,5 @@
 #include "bench/direct.hpp"
+#include "bench/send_frames.hpp"
 
 #include "bench/frame_scan.hpp"
 #include "bench/ws_conn.hpp"
@@ -21,7 +22,6 @@ namespace beast = boost::beast;
 namespace websocket = beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 
 std::uint64_t now_ns() {
@@ -29,7 +29,6 @@ std::uint64_t now_ns() {
         std::chrono::duration_cast<std::chrono::nanoseconds>(Clock::now().time_since_epoch()).count());
 }
 
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 // Open-loop sends skip a socket whose queue is this deep rather than grow without bound.
 constexpr std::size_t kMaxQueuedFrames = 4096;
@@ -58,7 +57,7 @@ public:
     bool measuring() const { return phase_ == Phase::measuring; }
     bool sending() const { return phase_ == Phase::measuring; }
     std::uint64_t next_message = 0;
-    std::string uuid_prefix;
+    SendFrames frames_;
     RunResult result;
     std::uint64_t total_in_flight = 0, total_unanswered = 0;
 
@@ -95,22 +94,7 @@ private:
 
 void Run::send_message(Conn& c) {
     const auto& peer = opt.users[c.index() + 1];
-    auto n = next_message++;
-    char tail[24];
-    std::snprintf(tail, sizeof tail, "%04x-%012llx", static_cast<unsigned>((n >> 48) & 0xffff),
-                  static_cast<unsigned long long>(n & 0xffffffffffffULL));
-    std::string f;
-    f.reserve(192);
-    f += R"({"type":"send","id":")";
-    f += std::to_string(n);
-    f += R"(","client_msg_id":")";
-    f += uuid_prefix;
-    f += tail;
-    f += R"(","to":{"user":")";
-    f += peer.user_id;
-    f += R"("},"body":"nb )";
-    f += std::to_string(now_ns());
-    f += R"("})";
+    auto f = frames_.frame(next_message++, peer.user_id, "nb " + std::to_string(now_ns()));
     ++c.in_flight;
     ++c.unanswered;
     ++total_in_flight;
@@ -127,12 +111,6 @@ void Run::pump(Conn& c) {
 Run::Run(const DirectOptions& o) : opt(o) {
     source_ips = o.source_ips;
     ack_batch = o.ack_batch;
-    std::random_device rd;
-    std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    char p[32];
-    std::snprintf(p, sizeof p, "%08x-%04x-%04x-", static_cast<unsigned>(r >> 32), static_cast<unsigned>((r >> 16) & 0xffff),
-                  static_cast<unsigned>(r & 0xffff));
-    uuid_prefix = p;
 }
 
 RunResult Run::execute() {

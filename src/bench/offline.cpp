@@ -4,6 +4,7 @@
 #include "bench/checker.hpp"
 #include "bench/frame_scan.hpp"
 #include "bench/scenarios.hpp"
+#include "bench/send_frames.hpp"
 #include "bench/ws_conn.hpp"
 
 #include <boost/asio/steady_timer.hpp>
@@ -17,11 +18,9 @@ namespace natter::bench {
 
 namespace {
 
-using Clock = std::chrono::steady_clock;
 using namespace std::chrono_literals;
 namespace net = boost::asio;
 
-double seconds_between(Clock::time_point a, Clock::time_point b) { return std::chrono::duration<double>(b - a).count(); }
 
 constexpr std::size_t kSender = 0, kReceiver = 1;
 
@@ -29,14 +28,7 @@ class Offline final : public WsHost {
 public:
     explicit Offline(const OfflineOptions& o) : opt(o) {
         ack_batch = o.ack_batch;
-        std::random_device rd;
-        std::uint64_t r = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-        char p[32];
-        std::snprintf(p, sizeof p, "%08x-%04x-%04x-", static_cast<unsigned>(r >> 32),
-                      static_cast<unsigned>((r >> 16) & 0xffff), static_cast<unsigned>(r & 0xffff));
-        uuid_prefix_ = p;
-        std::snprintf(p, sizeof p, "ob %08x ", static_cast<unsigned>(r >> 32));
-        body_prefix_ = p;
+        body_prefix_ = "ob " + frames_.run_tag() + " ";
     }
 
     nlohmann::json execute();
@@ -70,7 +62,8 @@ private:
     std::vector<std::shared_ptr<WsConn>> conns_;
     Phase phase_ = Phase::connecting;
     bool receiver_started_ = false, sync_done_ = false, ack_dirty_ = false;
-    std::string uuid_prefix_, body_prefix_, error_;
+    SendFrames frames_;
+    std::string body_prefix_, error_;
     std::uint64_t issued_ = 0, sent_ok_ = 0, errors_ = 0, delivered_ = 0, stale_ = 0, sync_remaining_ = 0;
     std::vector<std::string> error_examples_;
     Clock::time_point t_start_, t_queue0_, t_queue1_, t_drain0_, t_drain1_, t_last_msg_;
@@ -161,24 +154,8 @@ void Offline::pump() {
     const auto& to = opt.users[kReceiver].user_id;
     while (phase_ == Phase::queueing && issued_ < opt.count && s.unanswered < opt.window) {
         auto n = issued_++;
-        char tail[24];
-        std::snprintf(tail, sizeof tail, "%04x-%012llx", static_cast<unsigned>((n >> 48) & 0xffff),
-                      static_cast<unsigned long long>(n & 0xffffffffffffULL));
-        std::string f;
-        f.reserve(192);
-        f += R"({"type":"send","id":")";
-        f += std::to_string(n);
-        f += R"(","client_msg_id":")";
-        f += uuid_prefix_;
-        f += tail;
-        f += R"(","to":{"user":")";
-        f += to;
-        f += R"("},"body":")";
-        f += body_prefix_;
-        f += std::to_string(n);
-        f += R"("})";
         ++s.unanswered;
-        s.write(std::move(f));
+        s.write(frames_.frame(n, to, body_prefix_ + std::to_string(n)));
     }
 }
 
