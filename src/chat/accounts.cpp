@@ -189,7 +189,7 @@ void AccountService::announce_revocation(UserId user, DeviceId device) {
     auto ev = std::make_shared<BusEvent>();
     ev->kind = BusEvent::Kind::revoke;
     ev->device = device;
-    bus_.publish(user, std::move(ev));
+    bus_.publish(Channel::user(user), std::move(ev));
 }
 
 }  // namespace natter

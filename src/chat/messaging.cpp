@@ -111,7 +111,7 @@ void MessagingService::publish(const SendOutcome& out) {
         }
         ev->inbox.emplace_back(t.device, t.inbox_id);
     }
-    for (UserId u : order) bus_.publish(u, per_user[u]);
+    for (UserId u : order) bus_.publish(Channel::user(u), per_user[u]);
 }
 
 void MessagingService::ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done) {

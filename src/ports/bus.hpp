@@ -1,8 +1,13 @@
 #pragma once
-// The fan-out bus: events published on a user's channel reach every node
-// that holds a socket of that user. Delivery is best effort and at most once;
-// what must not be lost is in the store first (the inbox), and the bus only
-// says "look now". Events on one channel from one publisher arrive in order.
+// The fan-out bus: events published on a channel reach every node that
+// subscribed to it. Two kinds of channel: `user:{id}` (everything a user's
+// devices must hear: messages, revocations, receipts, typing) and
+// `presence:{id}` (a user going online or offline, heard by the nodes of
+// whoever watches that user). Delivery is best effort and at most once;
+// what must not be lost is in the store first (the inbox, the receipt
+// watermarks), and the bus only says "look now". Events on one channel from
+// one publisher arrive in order.
+#include <compare>
 #include <cstdint>
 #include <functional>
 #include <memory>
@@ -13,16 +18,34 @@
 
 namespace natter {
 
+struct Channel {
+    enum class Kind : std::uint8_t { user, presence };
+    Kind kind = Kind::user;
+    UserId id = 0;
+    static Channel user(UserId id) { return {Kind::user, id}; }
+    static Channel presence(UserId id) { return {Kind::presence, id}; }
+    std::string name() const { return (kind == Kind::user ? "user:" : "presence:") + std::to_string(id); }
+    auto operator<=>(const Channel&) const = default;
+};
+
 struct BusEvent {
-    enum class Kind { message, revoke };
+    enum class Kind {
+        message,   // user channel: a message written to some of the user's inbox rows
+        revoke,    // user channel: close the device's sockets with 4001
+        notice,    // user channel: a frame for every socket of the user (receipt, typing)
+        presence,  // presence channel: the user's new presence
+    };
     Kind kind = Kind::message;
-    // message: the inbox rows of this user the message was written to, and the
-    // pushed frame, shared by every device.
+    // message: the inbox rows of this user the message was written to.
     std::vector<std::pair<DeviceId, InboxId>> inbox;
     MessageId message_id = 0;
+    // message, notice, presence: the frame pushed, shared by every socket.
     std::shared_ptr<const std::string> frame;
     // revoke: the device whose sockets must close with 4001.
     DeviceId device = 0;
+    // presence: when the user's presence changed (ms); a watcher drops
+    // anything older than what it showed last.
+    std::int64_t changed_at = 0;
 };
 
 class Subscription {
@@ -36,8 +59,8 @@ public:
     using Handler = std::function<void(std::shared_ptr<const BusEvent>)>;
     // The handler may run on any thread and must not block. The subscription
     // is active when subscribe returns.
-    virtual std::unique_ptr<Subscription> subscribe(UserId user, Handler handler) = 0;
-    virtual void publish(UserId user, std::shared_ptr<const BusEvent> event) = 0;
+    virtual std::unique_ptr<Subscription> subscribe(Channel channel, Handler handler) = 0;
+    virtual void publish(Channel channel, std::shared_ptr<const BusEvent> event) = 0;
 };
 
 }  // namespace natter

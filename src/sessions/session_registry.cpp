@@ -13,7 +13,7 @@ void SessionRegistry::attach(const std::shared_ptr<DeviceSession>& session) {
         std::lock_guard lock(mu_);
         auto& entry = users_[who.user];
         if (!entry.subscription) {
-            entry.subscription = bus_.subscribe(who.user, [this, user = who.user](std::shared_ptr<const BusEvent> ev) {
+            entry.subscription = bus_.subscribe(Channel::user(who.user), [this, user = who.user](std::shared_ptr<const BusEvent> ev) {
                 dispatch(user, ev);
             });
         }

@@ -70,13 +70,13 @@ constexpr UserId kAlice = 101, kBob = 202;
 class BusConformance : public ::testing::TestWithParam<BusFactory> {
 protected:
     void SetUp() override { bus_ = GetParam().make(); }
-    void publish(UserId user, MessageId id) { bus_->publish(user, message_event(id)); }
+    void publish(UserId user, MessageId id) { bus_->publish(Channel::user(user), message_event(id)); }
     std::unique_ptr<Bus> bus_;
 };
 
 TEST_P(BusConformance, SubscribeThenPublishDelivers) {
     Collector alice;
-    auto sub = bus_->subscribe(kAlice, alice.handler());
+    auto sub = bus_->subscribe(Channel::user(kAlice), alice.handler());
     publish(kAlice, 1);
     ASSERT_TRUE(alice.wait_for(1));
     EXPECT_EQ(alice.ids(), std::vector<MessageId>{1});
@@ -86,7 +86,7 @@ TEST_P(BusConformance, TheEventArrivesWhole) {
     std::mutex mu;
     std::condition_variable cv;
     std::shared_ptr<const BusEvent> got;
-    auto sub = bus_->subscribe(kAlice, [&](std::shared_ptr<const BusEvent> e) {
+    auto sub = bus_->subscribe(Channel::user(kAlice), [&](std::shared_ptr<const BusEvent> e) {
         std::lock_guard lock(mu);
         got = std::move(e);
         cv.notify_all();
@@ -94,7 +94,7 @@ TEST_P(BusConformance, TheEventArrivesWhole) {
     auto revoke = std::make_shared<BusEvent>();
     revoke->kind = BusEvent::Kind::revoke;
     revoke->device = 99;
-    bus_->publish(kAlice, revoke);
+    bus_->publish(Channel::user(kAlice), revoke);
     std::unique_lock lock(mu);
     ASSERT_TRUE(cv.wait_for(lock, kDeadline, [&] { return got != nullptr; }));
     EXPECT_EQ(got->kind, BusEvent::Kind::revoke);
@@ -103,8 +103,8 @@ TEST_P(BusConformance, TheEventArrivesWhole) {
 
 TEST_P(BusConformance, AUsersEventsDoNotReachAnotherUser) {
     Collector alice, bob;
-    auto sub_a = bus_->subscribe(kAlice, alice.handler());
-    auto sub_b = bus_->subscribe(kBob, bob.handler());
+    auto sub_a = bus_->subscribe(Channel::user(kAlice), alice.handler());
+    auto sub_b = bus_->subscribe(Channel::user(kBob), bob.handler());
     publish(kAlice, 1);
     publish(kBob, 2);
     ASSERT_TRUE(alice.wait_for(1));
@@ -115,8 +115,8 @@ TEST_P(BusConformance, AUsersEventsDoNotReachAnotherUser) {
 
 TEST_P(BusConformance, EverySubscriberOfTheUserGetsTheEvent) {
     Collector phone, laptop;
-    auto sub_phone = bus_->subscribe(kAlice, phone.handler());
-    auto sub_laptop = bus_->subscribe(kAlice, laptop.handler());
+    auto sub_phone = bus_->subscribe(Channel::user(kAlice), phone.handler());
+    auto sub_laptop = bus_->subscribe(Channel::user(kAlice), laptop.handler());
     publish(kAlice, 1);
     ASSERT_TRUE(phone.wait_for(1));
     ASSERT_TRUE(laptop.wait_for(1));
@@ -126,8 +126,8 @@ TEST_P(BusConformance, EverySubscriberOfTheUserGetsTheEvent) {
 
 TEST_P(BusConformance, DestroyingTheSubscriptionStopsDelivery) {
     Collector gone, stays;
-    auto sub_gone = bus_->subscribe(kAlice, gone.handler());
-    auto sub_stays = bus_->subscribe(kAlice, stays.handler());
+    auto sub_gone = bus_->subscribe(Channel::user(kAlice), gone.handler());
+    auto sub_stays = bus_->subscribe(Channel::user(kAlice), stays.handler());
     publish(kAlice, 1);
     ASSERT_TRUE(gone.wait_for(1));
     ASSERT_TRUE(stays.wait_for(1));
@@ -142,8 +142,8 @@ TEST_P(BusConformance, DestroyingTheSubscriptionStopsDelivery) {
 
 TEST_P(BusConformance, ResubscribingAfterTheLastSubscriptionWentWorks) {
     Collector first, second;
-    bus_->subscribe(kAlice, first.handler()).reset();
-    auto sub = bus_->subscribe(kAlice, second.handler());
+    bus_->subscribe(Channel::user(kAlice), first.handler()).reset();
+    auto sub = bus_->subscribe(Channel::user(kAlice), second.handler());
     publish(kAlice, 1);
     ASSERT_TRUE(second.wait_for(1));
     EXPECT_TRUE(first.ids().empty());
@@ -152,12 +152,46 @@ TEST_P(BusConformance, ResubscribingAfterTheLastSubscriptionWentWorks) {
 TEST_P(BusConformance, EventsFromOnePublisherArriveInOrder) {
     constexpr std::size_t kEvents = 1000;
     Collector alice;
-    auto sub = bus_->subscribe(kAlice, alice.handler());
+    auto sub = bus_->subscribe(Channel::user(kAlice), alice.handler());
     std::vector<MessageId> want(kEvents);
     std::iota(want.begin(), want.end(), MessageId(1));
     for (auto id : want) publish(kAlice, id);
     ASSERT_TRUE(alice.wait_for(kEvents)) << "got " << alice.ids().size() << " of " << kEvents;
     EXPECT_EQ(alice.ids(), want);
+}
+
+TEST_P(BusConformance, AUsersChannelAndPresenceChannelAreApart) {
+    Collector messages, presence;
+    auto sub_m = bus_->subscribe(Channel::user(kAlice), messages.handler());
+    auto sub_p = bus_->subscribe(Channel::presence(kAlice), presence.handler());
+    bus_->publish(Channel::presence(kAlice), message_event(2));
+    publish(kAlice, 1);
+    ASSERT_TRUE(messages.wait_for(1));
+    ASSERT_TRUE(presence.wait_for(1));
+    EXPECT_EQ(messages.ids(), std::vector<MessageId>{1});
+    EXPECT_EQ(presence.ids(), std::vector<MessageId>{2});
+}
+
+TEST_P(BusConformance, APresenceEventArrivesWithItsFrameAndTime) {
+    std::mutex mu;
+    std::condition_variable cv;
+    std::shared_ptr<const BusEvent> got;
+    auto sub = bus_->subscribe(Channel::presence(kBob), [&](std::shared_ptr<const BusEvent> e) {
+        std::lock_guard lock(mu);
+        got = std::move(e);
+        cv.notify_all();
+    });
+    auto ev = std::make_shared<BusEvent>();
+    ev->kind = BusEvent::Kind::presence;
+    ev->changed_at = 1234567;
+    ev->frame = std::make_shared<const std::string>("{\"type\":\"presence\"}");
+    bus_->publish(Channel::presence(kBob), ev);
+    std::unique_lock lock(mu);
+    ASSERT_TRUE(cv.wait_for(lock, kDeadline, [&] { return got != nullptr; }));
+    EXPECT_EQ(got->kind, BusEvent::Kind::presence);
+    EXPECT_EQ(got->changed_at, 1234567);
+    ASSERT_TRUE(got->frame);
+    EXPECT_EQ(*got->frame, "{\"type\":\"presence\"}");
 }
 
 INSTANTIATE_TEST_SUITE_P(Buses, BusConformance, ::testing::Values(kLocalBus),

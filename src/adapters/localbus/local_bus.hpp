@@ -10,16 +10,16 @@ namespace natter::localbus {
 
 class LocalBus final : public Bus {
 public:
-    std::unique_ptr<Subscription> subscribe(UserId user, Handler handler) override;
-    void publish(UserId user, std::shared_ptr<const BusEvent> event) override;
+    std::unique_ptr<Subscription> subscribe(Channel channel, Handler handler) override;
+    void publish(Channel channel, std::shared_ptr<const BusEvent> event) override;
 
 private:
     class Sub;
-    void unsubscribe(UserId user, std::uint64_t token);
+    void unsubscribe(Channel channel, std::uint64_t token);
 
     std::mutex mu_;
     std::uint64_t next_token_ = 1;
-    std::map<UserId, std::map<std::uint64_t, std::shared_ptr<Handler>>> channels_;
+    std::map<Channel, std::map<std::uint64_t, std::shared_ptr<Handler>>> channels_;
 };
 
 }  // namespace natter::localbus
