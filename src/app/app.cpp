@@ -16,11 +16,14 @@
 #include "obs/log.hpp"
 
 #include "adapters/localbus/local_bus.hpp"
+#include "adapters/localpresence/local_presence.hpp"
 #include "adapters/sqlite/sqlite_store.hpp"
 #include "chat/accounts.hpp"
 #include "app/metrics.hpp"
+#include "chat/groups.hpp"
 #include "chat/history.hpp"
 #include "chat/messaging.hpp"
+#include "chat/presence.hpp"
 #include "chat/token_signer.hpp"
 #include "core/crypto.hpp"
 #include "core/text.hpp"
@@ -81,7 +84,8 @@ struct App::Impl {
         store = std::make_unique<sqlite::SqliteStore>(
             sqlite::SqliteConfig{(fs::path(config.data_dir) / "natter.db").string(), config.sqlite_sync_full, 4, 1024,
                                  config.limits.max_pending_writes});
-        ids = std::make_unique<IdGenerator>(node_id_of(*store, config));
+        auto node = node_id_of(*store, config);
+        ids = std::make_unique<IdGenerator>(node);
         auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
         signer = std::make_unique<TokenSigner>(key);
@@ -103,11 +107,34 @@ struct App::Impl {
             return render_metrics(MetricsInputs{server->connections(), st.frames_in, st.frames_out, st.http_requests,
                                                 &messaging->stats(), store->inbox_rows(), store->queue_depth()});
         };
-        api = std::make_unique<HttpApi>(*accounts, *history, std::move(ops));
+        presence = std::make_unique<PresenceService>(presence_store, store->ports(), bus, *clock, config.limits,
+                                                     inbox_blocking, std::to_string(node) + "-" + base64url(random_bytes(6)));
+        groups = std::make_unique<GroupService>(store->ports(), *messaging, *ids, *clock, config.limits);
+        api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops));
         sweeper = std::make_unique<RetentionSweeper>(*store, *clock, config.retention);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
-                                          ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking});
+                                          ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
+                                                     presence.get()});
+    }
+
+    // The node's presence heartbeat: refreshes its sockets' TTLs and sweeps
+    // the ones that ran out, three times per TTL.
+    void start_presence() {
+        presence_thread = std::thread([this] {
+            auto period = std::chrono::milliseconds(std::max<std::int64_t>(100, config.limits.presence_ttl_ms / 3));
+            std::unique_lock lock(sweeper_mu);
+            while (!sweeper_stop) {
+                lock.unlock();
+                try {
+                    presence->tick(registry->holders());
+                } catch (const std::exception& e) {
+                    log_event(LogLevel::error, "presence.tick_failed", {{"error", e.what()}});
+                }
+                lock.lock();
+                sweeper_cv.wait_for(lock, period, [this] { return sweeper_stop; });
+            }
+        });
     }
 
     void start_sweeper() {
@@ -137,6 +164,7 @@ struct App::Impl {
         }
         sweeper_cv.notify_all();
         if (sweeper_thread.joinable()) sweeper_thread.join();
+        if (presence_thread.joinable()) presence_thread.join();
     }
 
     ~Impl() {
@@ -166,9 +194,13 @@ struct App::Impl {
     std::unique_ptr<SessionRegistry> registry;
     std::atomic<bool> draining{false};
     std::unique_ptr<HistoryService> history;
+    std::unique_ptr<GroupService> groups;
     std::unique_ptr<HttpApi> api;
     std::unique_ptr<RetentionSweeper> sweeper;
     std::thread sweeper_thread;
+    std::thread presence_thread;
+    localpresence::LocalPresence presence_store;
+    std::unique_ptr<PresenceService> presence;
     std::mutex sweeper_mu;
     std::condition_variable sweeper_cv;
     bool sweeper_stop = false;
@@ -180,6 +212,7 @@ App::~App() = default;
 std::uint16_t App::start() {
     auto port = impl_->server->start();
     impl_->start_sweeper();
+    if (!impl_->presence_thread.joinable()) impl_->start_presence();
     return port;
 }
 void App::stop() {

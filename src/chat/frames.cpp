@@ -76,4 +76,25 @@ std::string sync_done_frame(std::size_t remaining, bool truncated) {
     return j.dump();
 }
 
+std::string receipt_frame(const std::string& conversation_id, UserId by, bool read, std::int64_t up_to_seq) {
+    json j = {{"type", "receipt"},
+              {"conversation_id", conversation_id},
+              {"by", id_string(by)},
+              {"status", read ? "read" : "delivered"},
+              {"up_to_seq", up_to_seq}};
+    return safe_dump(j);
+}
+
+std::string typing_frame(const std::string& conversation_id, UserId user, bool typing) {
+    json j = {{"type", "typing"}, {"conversation_id", conversation_id}, {"user", id_string(user)},
+              {"state", typing ? "start" : "stop"}};
+    return safe_dump(j);
+}
+
+std::string presence_frame(UserId user, bool online, std::int64_t last_seen) {
+    json j = {{"type", "presence"}, {"user", id_string(user)}, {"status", online ? "online" : "offline"}};
+    if (last_seen > 0) j["last_seen"] = last_seen;
+    return safe_dump(j);
+}
+
 }  // namespace natter

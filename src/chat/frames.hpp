@@ -15,5 +15,10 @@ std::string pong_frame(const std::string& request_id);
 std::string sync_done_frame(std::size_t remaining, bool truncated);
 // A message as history lists it: the `message` frame without its type.
 std::string message_object(const StoredMessage& m);
+// A watermark: `by` has everything of the conversation up to `up_to_seq`.
+std::string receipt_frame(const std::string& conversation_id, UserId by, bool read, std::int64_t up_to_seq);
+std::string typing_frame(const std::string& conversation_id, UserId user, bool typing);
+// last_seen: ms since the epoch, 0 when unknown (omitted).
+std::string presence_frame(UserId user, bool online, std::int64_t last_seen);
 
 }  // namespace natter

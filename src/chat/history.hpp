@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "chat/accounts.hpp"
+#include "core/conversation.hpp"
 #include "core/error.hpp"
 #include "ports/store.hpp"
 
@@ -25,7 +26,12 @@ public:
     Result<std::vector<StoredMessage>> messages(const Principal& who, const std::string& conversation_id,
                                                 std::optional<std::int64_t> before_seq, std::optional<std::size_t> limit);
 
+    // Every member's delivered and read watermarks; participants only.
+    Result<std::vector<MemberReceipt>> receipts(const Principal& who, const std::string& conversation_id);
+
 private:
+    // The first seq the user may see: forbidden for a non-participant.
+    Result<std::int64_t> first_visible(const Principal& who, const ConversationRef& conv);
     Stores stores_;
     HistoryLimits limits_;
 };

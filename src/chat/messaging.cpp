@@ -36,8 +36,7 @@ void MessagingService::send(const Principal& who, SendCommand cmd, std::function
     if (*len == 0) return reject(err(Code::invalid, "body must not be empty"));
     if (*len > limits_.max_body_chars)
         return reject(err(Code::too_large, "body is longer than " + std::to_string(limits_.max_body_chars) + " characters"));
-    if (cmd.to_group) return reject(err(Code::not_found, "groups are not supported by this server yet"));
-    if (!cmd.to_user) return reject(err(Code::invalid, "to must name a user or a group"));
+    if (!cmd.to_user && !cmd.to_group) return reject(err(Code::invalid, "to must name a user or a group"));
     if (auto wait = send_limiter_.take(who.user, clock_.now_ms())) {
         Error e = err(Code::rate_limited, "too many messages: slow down");
         e.retry_after_ms = wait;
@@ -45,19 +44,26 @@ void MessagingService::send(const Principal& who, SendCommand cmd, std::function
     }
     // The recipient's existence is checked in the send's transaction, so
     // sends reach the store in the order the socket sent them.
-    UserId to = *cmd.to_user;
     auto now = clock_.now_ms();
-    auto conv = direct_conversation(who.user, to);
     SendRequest req;
-    req.conversation_id = conv.str();
-    req.recipient = to;
-    req.participants = conv.a == conv.b ? std::vector<UserId>{conv.a} : std::vector<UserId>{conv.a, conv.b};
+    if (cmd.to_user) {
+        UserId to = *cmd.to_user;
+        auto conv = direct_conversation(who.user, to);
+        req.conversation_id = conv.str();
+        req.recipient = to;
+        req.participants = conv.a == conv.b ? std::vector<UserId>{conv.a} : std::vector<UserId>{conv.a, conv.b};
+        req.to_json = nlohmann::json{{"user", id_string(to)}}.dump();
+    } else {
+        // Membership is checked in the send's transaction, in order with the group's changes.
+        req.conversation_id = group_conversation(*cmd.to_group).str();
+        req.group = true;
+        req.to_json = nlohmann::json{{"group", id_string(*cmd.to_group)}}.dump();
+    }
     req.sender = who.user;
     req.sender_device = who.device;
     req.client_msg_id = std::move(cmd.client_msg_id);
     req.new_message_id = ids_.next(now);
     req.kind = MessageKind::text;
-    req.to_json = nlohmann::json{{"user", id_string(to)}}.dump();
     req.body = std::move(*cmd.body);
     req.ts = now;
     // The payload a retry must repeat: recipient and content.
@@ -116,11 +122,58 @@ void MessagingService::publish(const SendOutcome& out) {
 
 void MessagingService::ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done) {
     auto asked = ids.size();
-    stores_.inbox->ack(who.user, who.device, std::move(ids), [this, asked, done = std::move(done)](std::size_t removed) {
-        stats_.acks_removed += removed;
-        stats_.acks_ignored += asked - std::min(asked, removed);
-        if (done) done();
+    stores_.inbox->ack(who.user, who.device, std::move(ids), clock_.now_ms(),
+                       [this, asked, done = std::move(done)](AckOutcome out) {
+                           stats_.acks_removed += out.removed;
+                           stats_.acks_ignored += asked - std::min(asked, out.removed);
+                           publish_receipts(out.receipts);
+                           if (done) done();
+                       });
+}
+
+void MessagingService::mark_read(const Principal& who, const std::string& conversation_id, std::int64_t up_to_seq,
+                                 std::function<void(Result<Ok>)> done) {
+    auto conv = parse_conversation(conversation_id);
+    if (!conv) return done(err(Code::invalid, "conversation_id is not a conversation id"));
+    if (up_to_seq < 1) return done(err(Code::invalid, "up_to_seq must be at least 1"));
+    stores_.receipts->mark_read(who.user, conv->str(), up_to_seq, clock_.now_ms(),
+                                [this, done = std::move(done)](Result<std::vector<ReceiptChange>> changes) {
+                                    if (!changes) return done(changes.error());
+                                    publish_receipts(*changes);
+                                    done(Ok{});
+                                });
+}
+
+void MessagingService::receipts_for_sync(const Principal& who, std::function<void(Result<ReceiptCatchUp>)> done) {
+    blocking_([this, who, done = std::move(done)] {
+        try {
+            ReceiptCatchUp out;
+            auto since = stores_.receipts->receipts_seen(who.user, who.device);
+            for (const auto& r : stores_.receipts->receipts_since(who.user, since, limits_.max_sync_receipts)) {
+                // Others' watermarks for the user's messages; the user's own
+                // read watermark for its other devices' unread marks.
+                if (r.user_id != who.user && r.delivered_seq > 0)
+                    out.frames.push_back(receipt_frame(r.conversation_id, r.user_id, false, r.delivered_seq));
+                if (r.read_seq > 0) out.frames.push_back(receipt_frame(r.conversation_id, r.user_id, true, r.read_seq));
+                out.seen_at = std::max(out.seen_at, r.changed_at);
+            }
+            done(std::move(out));
+        } catch (const std::exception& e) {
+            done(err(Code::unavailable, std::string("receipt read failed: ") + e.what()));
+        }
     });
+}
+
+void MessagingService::publish_receipts(const std::vector<ReceiptChange>& changes) {
+    for (const auto& c : changes) {
+        if (c.notify.empty()) continue;
+        auto ev = std::make_shared<BusEvent>();
+        ev->kind = BusEvent::Kind::notice;
+        ev->frame = std::make_shared<const std::string>(receipt_frame(c.conversation_id, c.by, c.read, c.up_to_seq));
+        std::shared_ptr<const BusEvent> shared = std::move(ev);
+        for (UserId u : c.notify) bus_.publish(Channel::user(u), shared);
+        stats_.receipts_published.fetch_add(c.notify.size(), std::memory_order_relaxed);
+    }
 }
 
 void MessagingService::check_credentials(const Principal& who, std::function<void(bool valid)> done) {

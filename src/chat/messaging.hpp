@@ -41,6 +41,7 @@ struct MessagingStats {
     LatencyHistogram store_latency;                 // commit_send: hand-over to commit
     std::atomic<std::uint64_t> acks_removed{0};
     std::atomic<std::uint64_t> acks_ignored{0};  // ids that were not in the device's inbox
+    std::atomic<std::uint64_t> receipts_published{0};  // receipt notices, one per user told
 };
 
 class MessagingService {
@@ -52,8 +53,19 @@ public:
     // `done` gets the committed message (the first one, for a retry) or an
     // error; it runs on a store or pool thread.
     void send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done);
-    // `done` runs once the rows are gone, on a store thread.
+    // `done` runs once the rows are gone, on a store thread. The delivered
+    // watermarks the ack moved reach the senders as `receipt` frames.
     void ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done = {});
+    // The user has seen the conversation up to `up_to_seq`: the read
+    // watermark moves and the senders (and the user's other devices) get a
+    // `receipt`. `done` gets the error, if any, on a store thread.
+    void mark_read(const Principal& who, const std::string& conversation_id, std::int64_t up_to_seq,
+                   std::function<void(Result<Ok>)> done);
+    // Tells the devices of every member of a committed message: each has an
+    // inbox row waiting. Called on the store's writer thread only, in commit
+    // order: a session drops a push for a row older than one it already has.
+    void publish(const SendOutcome& out);
+    void publish_receipts(const std::vector<ReceiptChange>& changes);
     struct InboxPage {
         std::vector<InboxItem> items;
         bool truncated = false;  // retention dropped rows of this inbox since the last look
@@ -64,6 +76,16 @@ public:
     void read_inbox(const Principal& who, InboxId after, std::size_t limit, bool check_truncated,
                     std::function<void(Result<InboxPage>)> done);
 
+    // The receipt frames a device missed: watermarks of its user's
+    // conversations that moved since the device's last sync (at most
+    // max_sync_receipts), and the change time to remember once it was told.
+    struct ReceiptCatchUp {
+        std::vector<std::string> frames;
+        std::int64_t seen_at = 0;
+    };
+    void receipts_for_sync(const Principal& who, std::function<void(Result<ReceiptCatchUp>)> done);
+    void receipts_seen(const Principal& who, std::int64_t at) { stores_.receipts->set_receipts_seen(who.user, who.device, at); }
+
     // Whether the device still exists with the principal's token generation:
     // a revocation may have raced the handshake. `done` runs on a pool thread.
     void check_credentials(const Principal& who, std::function<void(bool valid)> done);
@@ -72,7 +94,6 @@ public:
     void count_pushes(std::uint64_t n) { stats_.messages_pushed.fetch_add(n, std::memory_order_relaxed); }
 
 private:
-    void publish(const SendOutcome& out);
     void reject(const std::string& trace_id, const Principal& who, const Error& e);
 
     Stores stores_;

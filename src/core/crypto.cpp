@@ -60,4 +60,18 @@ bool constant_time_equal(std::string_view a, std::string_view b) {
     return a.size() == b.size() && CRYPTO_memcmp(a.data(), b.data(), a.size()) == 0;
 }
 
+std::string random_uuid() {
+    auto b = random_bytes(16);
+    b[6] = char((b[6] & 0x0f) | 0x40);  // version 4
+    b[8] = char((b[8] & 0x3f) | 0x80);  // RFC 4122 variant
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    for (std::size_t i = 0; i < 16; ++i) {
+        if (i == 4 || i == 6 || i == 8 || i == 10) out += '-';
+        out += kHex[std::uint8_t(b[i]) >> 4];
+        out += kHex[std::uint8_t(b[i]) & 15];
+    }
+    return out;
+}
+
 }  // namespace natter

@@ -28,6 +28,11 @@ struct Limits {
     std::size_t max_connections = 19000;           // WebSockets per process: past this 503
     std::size_t max_pending_requests = 1024;       // HTTP requests and upgrades being worked on: past this 503
     std::size_t max_pending_writes = 100000;       // sends queued for the store: past this `unavailable`
+    std::size_t max_group_members = 200;           // members per group, the creator included: past this 409
+    std::size_t max_group_name_chars = 100;        // code points in a group's name
+    std::size_t max_presence_users = 500;          // users one socket watches
+    std::int64_t presence_ttl_ms = 60000;          // a silent socket is offline (and closed) after this
+    std::size_t max_sync_receipts = 2000;          // receipt frames a device catches up on per sync
 
     // The largest `message` frame a text body can make: every code point
     // escaped as \uXXXX, plus the envelope.

@@ -2,6 +2,7 @@
 // The message model: what the store keeps and what a device is pushed.
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "core/ids.hpp"
 
@@ -25,6 +26,18 @@ struct StoredMessage {
     std::string event_json;       // system messages: a JSON object
     std::int64_t ts = 0;          // ms since the epoch, when accepted
 };
+
+// The `event` of a group's system message: what changed and who did it.
+struct GroupEvent {
+    enum class Type { created, added, removed, left };
+    Type type = Type::created;
+    UserId by = 0;                // created, added, removed: the admin who did it
+    UserId user = 0;              // added, removed, left: the member
+    std::string name;             // created: the group's name
+    std::vector<UserId> members;  // created: everyone in, the creator first
+    UserId new_admin = 0;         // removed, left: promoted because the last admin went
+};
+std::string group_event_json(const GroupEvent& e);
 
 // One row of a device's inbox: the message waits there until the device acks.
 struct InboxItem {

@@ -95,6 +95,7 @@ public:
 // A send as the service hands it to the conversation's home shard.
 struct SendRequest {
     std::string conversation_id;
+    bool group = false;                // the sender must be a member (forbidden), the group exist (not_found)
     std::vector<UserId> participants;  // direct: both users (once for a chat with oneself)
     UserId recipient = 0;              // direct: must exist, else not_found
     UserId sender = 0;
@@ -122,6 +123,24 @@ struct SendOutcome {
     std::vector<InboxTarget> targets;  // recipients' devices first, then the sender's other devices
 };
 
+// A receipt watermark that moved: `by` has everything of the conversation up
+// to `up_to_seq` (delivered: on a device; read: seen). `notify` are the users
+// to tell now: the senders of the messages the move covers (and, for read,
+// `by` itself, whose other devices clear their unread marks).
+struct ReceiptChange {
+    std::string conversation_id;
+    UserId by = 0;
+    bool read = false;
+    std::int64_t up_to_seq = 0;
+    std::vector<UserId> notify;
+};
+
+// What an ack did: the rows it removed and the delivered watermarks it moved.
+struct AckOutcome {
+    std::size_t removed = 0;
+    std::vector<ReceiptChange> receipts;
+};
+
 class MessageStore {
 public:
     virtual ~MessageStore() = default;
@@ -137,9 +156,11 @@ public:
     virtual ~InboxStore() = default;
     // The device's waiting messages with inbox_id > after, oldest first.
     virtual std::vector<InboxItem> read_inbox(UserId user, DeviceId device, InboxId after, std::size_t limit) = 0;
-    // Deletes the device's rows for these messages; reports how many were there.
-    virtual void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
-                     std::function<void(std::size_t removed)> done) = 0;
+    // Deletes the device's rows for these messages and moves the user's
+    // delivered watermark of each conversation to the highest seq acked from
+    // others; reports both. Runs `done` on a store thread.
+    virtual void ack(UserId user, DeviceId device, std::vector<MessageId> ids, std::int64_t now,
+                     std::function<void(AckOutcome)> done) = 0;
     virtual std::size_t inbox_depth(UserId user, DeviceId device) = 0;
     // Whether retention dropped rows of this device's inbox since the mark
     // was last cleared; the service clears it once the device was told.
@@ -166,6 +187,92 @@ public:
                                                std::int64_t before_seq, std::size_t limit) = 0;
 };
 
+struct GroupMember {
+    UserId user_id = 0;
+    bool admin = false;
+    std::int64_t joined_seq = 0;  // the seq of the system message that let the member in
+};
+
+struct GroupRecord {
+    std::uint64_t group_id = 0;
+    std::string name;
+    std::int64_t created_at = 0;
+    std::vector<GroupMember> members;  // by joined_seq, then user id
+};
+
+// A membership change as the service hands it to the group's home shard: the
+// change, its `system` message and the message's fan-out in one transaction,
+// ordered with the group's sends.
+struct GroupChange {
+    enum class Kind { create, add, remove };
+    Kind kind = Kind::create;
+    std::uint64_t group_id = 0;  // create: the new group's id
+    UserId actor = 0;
+    DeviceId actor_device = 0;
+    std::string name;             // create
+    std::vector<UserId> members;  // create: the other members, each once, without the actor
+    UserId user = 0;              // add, remove: the member added or removed (remove: may be the actor)
+    std::size_t max_members = 0;  // members at most, the actor included
+    MessageId new_message_id = 0;
+    std::string client_msg_id;  // made by the server for the system message
+    std::int64_t ts = 0;
+};
+
+// Where a user stands in a conversation.
+struct Membership {
+    bool admin = false;
+    std::int64_t joined_seq = 1;
+};
+
+class GroupStore {
+public:
+    virtual ~GroupStore() = default;
+    // create: not_found for an unknown member, conflict past max_members.
+    // add: not_found for an unknown group or user; forbidden unless the actor
+    // is an admin; conflict when already a member or the group is full.
+    // remove: forbidden unless the actor is an admin or the member leaving;
+    // not_found when the user is not a member. The last admin leaving makes
+    // the longest-standing member an admin. Every device of every member
+    // (the removed one included) gets the system message. `done` runs after
+    // commit, on a store thread.
+    virtual void change_group(GroupChange change, std::function<void(Result<SendOutcome>)> done) = 0;
+    virtual std::optional<GroupRecord> group(std::uint64_t group_id) = 0;
+    // The user's membership of a conversation (direct or group); nullopt for
+    // a non-member or a conversation with no message yet.
+    virtual std::optional<Membership> membership(const std::string& conversation_id, UserId user) = 0;
+    // The conversation's members.
+    virtual std::vector<UserId> members(const std::string& conversation_id) = 0;
+    // Which of `others` share at least one conversation with `user`.
+    virtual std::vector<UserId> contacts_among(UserId user, const std::vector<UserId>& others) = 0;
+};
+
+// A member's watermarks in a conversation.
+struct MemberReceipt {
+    std::string conversation_id;
+    UserId user_id = 0;
+    std::int64_t delivered_seq = 0;
+    std::int64_t read_seq = 0;
+    std::int64_t changed_at = 0;
+};
+
+class ReceiptStore {
+public:
+    virtual ~ReceiptStore() = default;
+    // Moves the user's read watermark (and the delivered one with it) up to
+    // `up_to_seq`; never back. forbidden for a non-member; invalid past the
+    // conversation's last seq. `done` runs on a store thread.
+    virtual void mark_read(UserId user, const std::string& conversation_id, std::int64_t up_to_seq, std::int64_t now,
+                           std::function<void(Result<std::vector<ReceiptChange>>)> done) = 0;
+    // Every member's watermarks of the conversation.
+    virtual std::vector<MemberReceipt> receipts(const std::string& conversation_id) = 0;
+    // Watermarks in the user's conversations that changed after `since` (ms),
+    // oldest change first, at most `limit`: what a device catches up on.
+    virtual std::vector<MemberReceipt> receipts_since(UserId user, std::int64_t since, std::size_t limit) = 0;
+    // The newest change a device was sent on sync.
+    virtual std::int64_t receipts_seen(UserId user, DeviceId device) = 0;
+    virtual void set_receipts_seen(UserId user, DeviceId device, std::int64_t at) = 0;
+};
+
 // Deletion of what has outlived its retention, in batches the caller loops
 // over; each call is short so sends interleave with the sweep. Each returns
 // how many rows it removed.
@@ -190,6 +297,8 @@ struct Stores {
     InboxStore* inbox = nullptr;
     ConversationStore* conversations = nullptr;
     RetentionStore* retention = nullptr;
+    GroupStore* groups = nullptr;
+    ReceiptStore* receipts = nullptr;
 };
 
 }  // namespace natter

@@ -1,5 +1,7 @@
 #include "sessions/device_session.hpp"
 
+#include <algorithm>
+
 #include <nlohmann/json.hpp>
 
 #include "chat/frames.hpp"
@@ -26,15 +28,22 @@ std::optional<std::uint64_t> get_id(const json& j) {
 }
 }  // namespace
 
+// Typing frames a socket may relay: a person types in one chat at a time.
+constexpr double kTypingRate = 5, kTypingBurst = 20;
+
 DeviceSession::DeviceSession(Principal who, std::weak_ptr<Connection> conn, MessagingService& messaging,
-                             SessionRegistry& registry, const Limits& limits, const Clock& clock)
+                             SessionRegistry& registry, const Limits& limits, const Clock& clock,
+                             PresenceService* presence)
     : who_(who),
       conn_(std::move(conn)),
       messaging_(messaging),
       registry_(registry),
       limits_(limits),
       clock_(clock),
-      frame_bucket_(limits.frame_rate_per_s, limits.frame_burst) {}
+      presence_(presence),
+      holder_(presence ? presence->new_holder() : std::string()),
+      frame_bucket_(limits.frame_rate_per_s, limits.frame_burst),
+      typing_bucket_(kTypingRate, kTypingBurst) {}
 
 template <class Fn>
 void DeviceSession::on_strand(Fn&& fn) {
@@ -48,6 +57,7 @@ void DeviceSession::start() {
     messaging_.check_credentials(who_, [weak](bool valid) {
         if (auto self = weak.lock(); self && !valid) self->close(close_code::revoked, "credentials revoked: log in again");
     });
+    if (presence_) presence_->connected(who_, holder_);
     maybe_pull();
 }
 
@@ -55,6 +65,7 @@ void DeviceSession::on_closed() {
     if (closed_) return;
     closed_ = true;
     registry_.detach(this);
+    if (presence_) presence_->disconnected(who_, holder_);
 }
 
 void DeviceSession::close(int code, std::string reason) {
@@ -99,6 +110,9 @@ void DeviceSession::dispatch(const std::string& text) {
     if (*type == "send") return handle_send(request_id, frame);
     if (*type == "ack") return handle_ack(request_id, frame);
     if (*type == "ping") return push(std::make_shared<const std::string>(pong_frame(request_id)));
+    if (*type == "read") return handle_read(request_id, frame);
+    if (*type == "typing") return handle_typing(request_id, frame);
+    if (*type == "presence") return handle_presence(request_id, frame);
     if (*type == "sync") {
         // Push the whole inbox again, then sync_done.
         ++pull_generation_;
@@ -245,14 +259,145 @@ void DeviceSession::on_pulled(std::uint64_t generation, std::uint64_t pull_no, s
         it = it->second <= pull_no ? deleting_.erase(it) : std::next(it);
     caught_up_ = items.size() < asked && !dirty_;
     dirty_ = false;
-    if (caught_up_ && sync_pending_) {
-        sync_pending_ = false;
-        push(std::make_shared<const std::string>(sync_done_frame(in_flight_.size(), truncated_)));
-        // Cleared only once told: a connection lost before this keeps the mark.
-        if (truncated_) messaging_.clear_truncated(who_);
-        truncated_ = false;
-    }
+    maybe_finish_sync();
     maybe_pull();
+}
+
+void DeviceSession::maybe_finish_sync() {
+    if (!caught_up_ || !sync_pending_ || receipts_loading_ || closed_) return;
+    // The inbox is drained: the receipts it missed, then sync_done.
+    receipts_loading_ = true;
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    auto generation = pull_generation_;
+    messaging_.receipts_for_sync(who_, [weak, generation](Result<MessagingService::ReceiptCatchUp> r) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->on_strand([self, generation, r = std::move(r)]() mutable {
+            self->receipts_loading_ = false;
+            if (self->closed_) return;
+            if (generation != self->pull_generation_) return self->maybe_finish_sync();  // a `sync` started over
+            if (r) {
+                for (auto& f : r->frames) self->push(std::make_shared<const std::string>(std::move(f)));
+                if (r->seen_at) self->messaging_.receipts_seen(self->who_, r->seen_at);
+            }
+            self->finish_sync();
+        });
+    });
+}
+
+void DeviceSession::finish_sync() {
+    if (!sync_pending_) return;
+    sync_pending_ = false;
+    push(std::make_shared<const std::string>(sync_done_frame(in_flight_.size(), truncated_)));
+    // Cleared only once told: a connection lost before this keeps the mark.
+    if (truncated_) messaging_.clear_truncated(who_);
+    truncated_ = false;
+}
+
+std::function<void(Result<Ok>)> DeviceSession::error_reply(const std::string& request_id) {
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    return [weak, request_id](Result<Ok> r) {
+        if (r) return;
+        if (auto self = weak.lock()) self->reply_error(request_id, r.error());
+    };
+}
+
+void DeviceSession::on_notice(std::shared_ptr<const std::string> frame) {
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    on_strand([weak, frame = std::move(frame)]() mutable {
+        if (auto self = weak.lock(); self && !self->closed_) self->push(std::move(frame));
+    });
+}
+
+void DeviceSession::handle_read(const std::string& request_id, const json& frame) {
+    std::optional<std::string> conversation_id;
+    if (auto e = get_string(frame, "conversation_id", conversation_id)) return reply_error(request_id, *e);
+    if (!conversation_id) return reply_error(request_id, err(Code::invalid, "conversation_id is required"));
+    auto seq = frame.find("up_to_seq");
+    if (seq == frame.end() || !seq->is_number_integer())
+        return reply_error(request_id, err(Code::invalid, "up_to_seq must be an integer"));
+    messaging_.mark_read(who_, *conversation_id, seq->get<std::int64_t>(), error_reply(request_id));
+}
+
+void DeviceSession::handle_typing(const std::string& request_id, const json& frame) {
+    if (!presence_) return reply_error(request_id, err(Code::invalid, "unknown frame type"));
+    std::optional<std::string> conversation_id, state;
+    if (auto e = get_string(frame, "conversation_id", conversation_id)) return reply_error(request_id, *e);
+    if (!conversation_id) return reply_error(request_id, err(Code::invalid, "conversation_id is required"));
+    if (auto e = get_string(frame, "state", state)) return reply_error(request_id, *e);
+    if (!state || (*state != "start" && *state != "stop"))
+        return reply_error(request_id, err(Code::invalid, "state must be \"start\" or \"stop\""));
+    if (auto wait = typing_bucket_.take(clock_.now_ms())) {
+        Error e = err(Code::rate_limited, "too many typing frames: slow down");
+        e.retry_after_ms = wait;
+        return reply_error(request_id, std::move(e));
+    }
+    presence_->typing(who_, *conversation_id, *state == "start", error_reply(request_id));
+}
+
+void DeviceSession::handle_presence(const std::string& request_id, const json& frame) {
+    if (!presence_) return reply_error(request_id, err(Code::invalid, "unknown frame type"));
+    auto list = frame.find("users");
+    if (list == frame.end() || !list->is_array())
+        return reply_error(request_id, err(Code::invalid, "users must be an array of user ids"));
+    if (list->size() > limits_.max_presence_users)
+        return reply_error(request_id, err(Code::too_large, "at most " + std::to_string(limits_.max_presence_users) +
+                                                                " users per presence frame"));
+    std::vector<UserId> users;
+    for (const auto& j : *list) {
+        auto id = get_id(j);
+        if (!id) return reply_error(request_id, err(Code::invalid, "users must be an array of user ids"));
+        if (std::find(users.begin(), users.end(), *id) == users.end()) users.push_back(*id);
+    }
+    auto generation = ++watch_generation_;
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    // Check, then subscribe, then read the statuses: a change after the
+    // subscription arrives as an event, and whichever of the two is newer wins.
+    presence_->check_watch(who_, users, [weak, generation, users, request_id](Result<Ok> allowed) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->on_strand([self, generation, users, request_id, allowed = std::move(allowed)] {
+            if (self->closed_ || generation != self->watch_generation_) return;  // a newer presence frame won
+            if (!allowed) return self->reply_error(request_id, allowed.error());
+            std::unordered_map<UserId, std::int64_t> next;
+            for (UserId u : users) {
+                auto it = self->watching_.find(u);
+                next[u] = it == self->watching_.end() ? -1 : it->second;
+            }
+            self->watching_ = std::move(next);
+            self->registry_.watch(self, users);
+            if (users.empty()) return;
+            std::weak_ptr<DeviceSession> weak = self;
+            self->presence_->status(users, [weak, generation](std::vector<PresenceStatus> list) {
+                auto self = weak.lock();
+                if (!self) return;
+                self->on_strand([self, generation, list = std::move(list)] {
+                    if (self->closed_ || generation != self->watch_generation_) return;
+                    for (const auto& s : list)
+                        self->show_presence(s, std::make_shared<const std::string>(presence_frame(s.user, s.online, s.last_seen)));
+                });
+            });
+        });
+    });
+}
+
+void DeviceSession::show_presence(const PresenceStatus& s, std::shared_ptr<const std::string> frame) {
+    auto it = watching_.find(s.user);
+    if (it == watching_.end() || s.changed_at <= it->second) return;  // not watched, or older than shown
+    it->second = s.changed_at;
+    push(std::move(frame));
+}
+
+void DeviceSession::on_presence(UserId user, std::shared_ptr<const BusEvent> ev) {
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    on_strand([weak, user, ev = std::move(ev)] {
+        auto self = weak.lock();
+        if (!self || self->closed_) return;
+        PresenceStatus s;
+        s.user = user;
+        s.changed_at = ev->changed_at;
+        self->show_presence(s, ev->frame);
+    });
 }
 
 }  // namespace natter

@@ -20,6 +20,7 @@
 
 #include "chat/accounts.hpp"
 #include "chat/messaging.hpp"
+#include "chat/presence.hpp"
 #include "chat/rate_limiter.hpp"
 #include "core/limits.hpp"
 #include "ports/bus.hpp"
@@ -32,16 +33,23 @@ class SessionRegistry;
 
 class DeviceSession : public std::enable_shared_from_this<DeviceSession> {
 public:
+    // Without `presence`, presence and typing frames are refused.
     DeviceSession(Principal who, std::weak_ptr<Connection> conn, MessagingService& messaging,
-                  SessionRegistry& registry, const Limits& limits, const Clock& clock);
+                  SessionRegistry& registry, const Limits& limits, const Clock& clock,
+                  PresenceService* presence = nullptr);
 
     const Principal& principal() const { return who_; }
+    const std::string& holder() const { return holder_; }  // this socket's presence key
     void start();                           // subscribe (via the registry), then drain the inbox
     void on_text(const std::string& text);  // one text frame from the client
     void on_binary();                       // a binary frame: not part of the protocol
     void on_closed();                       // the socket is gone
     // From the bus, any thread.
     void on_bus(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
+    // A frame for every socket of the user (receipt, typing); any thread.
+    void on_notice(std::shared_ptr<const std::string> frame);
+    // A watched user's presence changed; any thread.
+    void on_presence(UserId user, std::shared_ptr<const BusEvent> ev);
     void close(int code, std::string reason);  // any thread
     // For tests and metrics, on the strand: pushed-but-unacked messages, and
     // acked ids still kept out of reads.
@@ -52,6 +60,14 @@ private:
     void dispatch(const std::string& text);
     void handle_send(const std::string& request_id, const nlohmann::json& frame);
     void handle_ack(const std::string& request_id, const nlohmann::json& frame);
+    void handle_read(const std::string& request_id, const nlohmann::json& frame);
+    void handle_typing(const std::string& request_id, const nlohmann::json& frame);
+    void handle_presence(const std::string& request_id, const nlohmann::json& frame);
+    void show_presence(const PresenceStatus& s, std::shared_ptr<const std::string> frame);
+    void maybe_finish_sync();  // once drained: catch up on receipts, then sync_done
+    void finish_sync();
+    // Errors of fire-and-forget requests come back on any thread.
+    std::function<void(Result<Ok>)> error_reply(const std::string& request_id);
     void deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
     void maybe_pull();
     void on_pulled(std::uint64_t generation, std::uint64_t pull_no, std::size_t asked,
@@ -67,8 +83,14 @@ private:
     SessionRegistry& registry_;
     const Limits& limits_;
     const Clock& clock_;
+    PresenceService* presence_;
+    std::string holder_;
     TokenBucket frame_bucket_;
+    TokenBucket typing_bucket_;
     bool closed_ = false;
+    // Presence: the users watched and the newest change shown for each.
+    std::unordered_map<UserId, std::int64_t> watching_;
+    std::uint64_t watch_generation_ = 0;       // bumped by each `presence` frame
 
     InboxId cursor_ = 0;                       // highest inbox row pushed on this socket
     std::unordered_set<MessageId> in_flight_;  // pushed, not yet acked
@@ -85,6 +107,7 @@ private:
     bool sync_pending_ = true;                 // send sync_done when caught up
     bool truncated_checked_ = false;           // the device's truncated mark was taken
     bool truncated_ = false;                   // tell the next sync_done
+    bool receipts_loading_ = false;            // the receipts of this sync are being read
     std::uint64_t pull_generation_ = 0;        // bumped by `sync`, to drop stale reads
 };
 

@@ -28,8 +28,10 @@ void SessionRegistry::attach(const std::shared_ptr<DeviceSession>& session) {
 void SessionRegistry::detach(const DeviceSession* session) {
     const auto who = session->principal();
     std::unique_ptr<Subscription> drop;  // unsubscribed outside the lock
+    std::vector<std::unique_ptr<Subscription>> drop_watched;
     {
         std::lock_guard lock(mu_);
+        rewatch_locked(session, nullptr, {}, drop_watched);
         auto it = users_.find(who.user);
         if (it == users_.end()) return;
         auto d = it->second.devices.find(who.device);
@@ -72,6 +74,9 @@ void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent
         auto& devices = it->second.devices;
         if (ev->kind == BusEvent::Kind::revoke) {
             if (auto d = devices.find(ev->device); d != devices.end()) revoked = d->second.lock();
+        } else if (ev->kind == BusEvent::Kind::notice) {
+            for (auto& [device, weak] : devices)
+                if (auto s = weak.lock()) targets.emplace_back(std::move(s), 0);
         } else {
             for (const auto& [device, inbox_id] : ev->inbox)
                 if (auto d = devices.find(device); d != devices.end())
@@ -79,7 +84,70 @@ void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent
         }
     }
     if (revoked) revoked->close(close_code::revoked, "credentials revoked: log in again");
-    for (auto& [s, inbox_id] : targets) s->on_bus(ev, inbox_id);
+    for (auto& [s, inbox_id] : targets) {
+        if (ev->kind == BusEvent::Kind::notice) s->on_notice(ev->frame);
+        else s->on_bus(ev, inbox_id);
+    }
+}
+
+void SessionRegistry::rewatch_locked(const DeviceSession* key, const std::shared_ptr<DeviceSession>& session,
+                                     const std::vector<UserId>& users,
+                                     std::vector<std::unique_ptr<Subscription>>& drop) {
+    auto it = watching_.find(key);
+    if (it != watching_.end()) {
+        for (UserId u : it->second) {
+            auto w = watched_.find(u);
+            if (w == watched_.end()) continue;
+            w->second.watchers.erase(key);
+            if (w->second.watchers.empty()) {
+                drop.push_back(std::move(w->second.subscription));
+                watched_.erase(w);
+            }
+        }
+        watching_.erase(it);
+    }
+    if (users.empty() || !session) return;
+    for (UserId u : users) {
+        auto& w = watched_[u];
+        if (!w.subscription)
+            w.subscription = bus_.subscribe(Channel::presence(u), [this, u](std::shared_ptr<const BusEvent> ev) {
+                dispatch_presence(u, ev);
+            });
+        w.watchers[key] = session;
+    }
+    watching_[key] = users;
+}
+
+void SessionRegistry::watch(const std::shared_ptr<DeviceSession>& session, const std::vector<UserId>& users) {
+    std::vector<std::unique_ptr<Subscription>> drop;
+    std::lock_guard lock(mu_);
+    rewatch_locked(session.get(), session, users, drop);
+}  // `lock` goes before `drop`: unsubscribed outside the lock
+
+void SessionRegistry::dispatch_presence(UserId user, const std::shared_ptr<const BusEvent>& ev) {
+    std::vector<std::shared_ptr<DeviceSession>> targets;
+    {
+        std::lock_guard lock(mu_);
+        auto it = watched_.find(user);
+        if (it == watched_.end()) return;
+        for (auto& [key, weak] : it->second.watchers)
+            if (auto s = weak.lock()) targets.push_back(std::move(s));
+    }
+    for (auto& s : targets) s->on_presence(user, ev);
+}
+
+std::vector<std::pair<UserId, std::string>> SessionRegistry::holders() const {
+    std::vector<std::pair<UserId, std::string>> out;
+    std::lock_guard lock(mu_);
+    for (const auto& [user, entry] : users_)
+        for (const auto& [device, weak] : entry.devices)
+            if (auto s = weak.lock()) out.emplace_back(user, s->holder());
+    return out;
+}
+
+std::size_t SessionRegistry::watched_users() const {
+    std::lock_guard lock(mu_);
+    return watched_.size();
 }
 
 }  // namespace natter

@@ -199,12 +199,14 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
     // Everything else needs an access token.
     bool known = p == "/v1/sessions/current" || p == "/v1/devices" || p.rfind("/v1/devices/", 0) == 0 ||
                  p == "/v1/ws-tickets" || p == "/v1/users" || p.rfind("/v1/users/", 0) == 0 ||
-                 p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0;
+                 p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0 ||
+                 (groups_ && (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0));
     if (!known) return error_response(err(Code::not_found, "no such endpoint"));
     auto who = accounts_.authenticate(bearer_token(req.authorization));
     if (!who) return error_response(who.error());
 
     if (p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0) return conversations(*who, req);
+    if (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0) return groups(*who, req);
     if (p == "/v1/sessions/current") {
         if (m != "DELETE") return method_not_allowed();
         return answer(accounts_.logout(*who), [](Ok) { return no_content(); });
@@ -282,11 +284,21 @@ HttpResponse HttpApi::conversations(const Principal& who, const HttpRequest& req
         }
         return HttpResponse{200, body + "]}"};
     }
-    // /v1/conversations/{id}/messages
+    // /v1/conversations/{id}/messages and /v1/conversations/{id}/receipts
     std::string_view rest = std::string_view(req.path).substr(std::string_view("/v1/conversations/").size());
+    auto ends_with = [&](std::string_view tail) {
+        return rest.size() > tail.size() && rest.substr(rest.size() - tail.size()) == tail;
+    };
+    if (ends_with("/receipts")) {
+        auto list = history_.receipts(who, url_decode(rest.substr(0, rest.size() - 9)));
+        if (!list) return error_response(list.error());
+        json members = json::array();
+        for (const auto& r : *list)
+            members.push_back({{"user_id", id_string(r.user_id)}, {"delivered_seq", r.delivered_seq}, {"read_seq", r.read_seq}});
+        return json_response(200, {{"members", members}});
+    }
     constexpr std::string_view kMessages = "/messages";
-    if (rest.size() <= kMessages.size() || rest.substr(rest.size() - kMessages.size()) != kMessages)
-        return error_response(err(Code::not_found, "no such endpoint"));
+    if (!ends_with(kMessages)) return error_response(err(Code::not_found, "no such endpoint"));
     auto conversation_id = url_decode(rest.substr(0, rest.size() - kMessages.size()));
     if (auto e = int_param(q, "before_seq", before_seq)) return error_response(*e);
     auto page = history_.messages(who, conversation_id, before_seq, as_size(limit));
@@ -297,6 +309,71 @@ HttpResponse HttpApi::conversations(const Principal& who, const HttpRequest& req
         body += message_object((*page)[i]);
     }
     return HttpResponse{200, body + "]}"};
+}
+
+HttpResponse HttpApi::groups(const Principal& who, const HttpRequest& req) {
+    const std::string& m = req.method;
+    auto method_not_allowed = [] { return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()}; };
+    if (req.path == "/v1/groups") {
+        if (m != "POST") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string name;
+        if (auto e = required(body, "name", name)) return *e;
+        auto list = body.find("members");
+        if (list == body.end() || !list->is_array())
+            return error_response(err(Code::invalid, "members must be an array of user ids"));
+        // Past the limit before parsing further: the store would refuse it anyway.
+        if (list->size() > groups_->max_members())
+            return error_response(err(Code::conflict, "a group has at most " + std::to_string(groups_->max_members()) + " members"));
+        std::vector<UserId> members;
+        for (const auto& j : *list) {
+            auto id = j.is_string() ? parse_id(j.get_ref<const std::string&>()) : std::nullopt;
+            if (!id) return error_response(err(Code::invalid, "members must be an array of user ids"));
+            members.push_back(*id);
+        }
+        return answer(groups_->create(who, name, members), [](const CreatedGroup& g) {
+            return json_response(201, {{"group_id", id_string(g.group_id)}, {"conversation_id", g.conversation_id}});
+        });
+    }
+    // /v1/groups/{id}, /v1/groups/{id}/members, /v1/groups/{id}/members/{user_id}
+    std::string_view rest = std::string_view(req.path).substr(std::string_view("/v1/groups/").size());
+    auto slash = rest.find('/');
+    auto group_id = parse_id(rest.substr(0, slash));
+    if (!group_id) return error_response(err(Code::not_found, "no such group"));
+    std::string_view tail = slash == std::string_view::npos ? std::string_view() : rest.substr(slash);
+    if (tail.empty()) {
+        if (m != "GET") return method_not_allowed();
+        return answer(groups_->get(who, *group_id), [](const GroupRecord& g) {
+            json members = json::array();
+            for (const auto& mb : g.members)
+                members.push_back({{"user_id", id_string(mb.user_id)},
+                                   {"role", mb.admin ? "admin" : "member"},
+                                   {"joined_seq", mb.joined_seq}});
+            return json_response(200, {{"group_id", id_string(g.group_id)},
+                                       {"conversation_id", "g:" + id_string(g.group_id)},
+                                       {"name", g.name},
+                                       {"created_at", g.created_at},
+                                       {"members", members}});
+        });
+    }
+    if (tail == "/members") {
+        if (m != "POST") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string user;
+        if (auto e = required(body, "user_id", user)) return *e;
+        auto id = parse_id(user);
+        if (!id) return error_response(err(Code::invalid, "user_id must be a user id string"));
+        return answer(groups_->add_member(who, *group_id, *id), [](Ok) { return no_content(); });
+    }
+    if (tail.rfind("/members/", 0) == 0) {
+        if (m != "DELETE") return method_not_allowed();
+        auto id = parse_id(tail.substr(9));
+        if (!id) return error_response(err(Code::not_found, "not a member of this group"));
+        return answer(groups_->remove_member(who, *group_id, *id), [](Ok) { return no_content(); });
+    }
+    return error_response(err(Code::not_found, "no such endpoint"));
 }
 
 }  // namespace natter

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "chat/accounts.hpp"
+#include "chat/groups.hpp"
 #include "chat/history.hpp"
 
 namespace natter {
@@ -38,14 +39,17 @@ struct HttpOperations {
 class HttpApi {
 public:
     using Operations = HttpOperations;
-    HttpApi(AccountService& accounts, HistoryService& history, Operations ops = {})
-        : accounts_(accounts), history_(history), ops_(std::move(ops)) {}
+    // Without `groups`, the group endpoints answer 404.
+    HttpApi(AccountService& accounts, HistoryService& history, GroupService* groups = nullptr, Operations ops = {})
+        : accounts_(accounts), history_(history), groups_(groups), ops_(std::move(ops)) {}
     HttpResponse handle(const HttpRequest& req);
 
 private:
     HttpResponse conversations(const Principal& who, const HttpRequest& req);
+    HttpResponse groups(const Principal& who, const HttpRequest& req);
     AccountService& accounts_;
     HistoryService& history_;
+    GroupService* groups_;
     Operations ops_;
 };
 

@@ -16,6 +16,8 @@
 
 namespace natter {
 
+class PresenceService;
+
 struct ServerConfig {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;  // 0: any free port
@@ -32,6 +34,7 @@ struct ServerDeps {
     const Limits& limits;
     const Clock& clock;
     std::function<void(std::function<void()>)> blocking;  // runs work off the I/O threads
+    PresenceService* presence = nullptr;                   // presence and typing; none: refused
 };
 
 class Server {

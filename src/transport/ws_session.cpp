@@ -18,8 +18,12 @@ WsSession::~WsSession() {
 }
 
 void WsSession::accept(http::request<http::string_body> req) {
-    // Beast pings an idle peer and drops it when the pings go unanswered.
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::server));
+    // Beast pings a peer silent for half the presence TTL and drops it when
+    // the TTL passes unanswered: a client that vanished goes offline then.
+    auto timeout = websocket::stream_base::timeout::suggested(beast::role_type::server);
+    timeout.idle_timeout = std::chrono::milliseconds(shared_.deps.limits.presence_ttl_ms);
+    timeout.keep_alive_pings = true;
+    ws_.set_option(timeout);
     ws_.set_option(websocket::stream_base::decorator(
         [](websocket::response_type& res) { res.set(http::field::server, "natterd"); }));
     ws_.read_message_max(shared_.deps.limits.max_frame_bytes);
@@ -29,7 +33,7 @@ void WsSession::accept(http::request<http::string_body> req) {
 void WsSession::on_accept(beast::error_code ec) {
     if (ec) return finish();
     session_ = std::make_shared<DeviceSession>(who_, weak_from_this(), shared_.deps.messaging, shared_.deps.registry,
-                                               shared_.deps.limits, shared_.deps.clock);
+                                               shared_.deps.limits, shared_.deps.clock, shared_.deps.presence);
     session_->start();
     do_read();
 }

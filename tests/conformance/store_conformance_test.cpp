@@ -161,11 +161,15 @@ protected:
         return r.value();
     }
 
-    std::size_t ack(UserId user, DeviceId device, std::vector<MessageId> ids) {
-        auto p = std::make_shared<std::promise<std::size_t>>();
+    AckOutcome ack_outcome(UserId user, DeviceId device, std::vector<MessageId> ids, std::int64_t now = kNow) {
+        auto p = std::make_shared<std::promise<AckOutcome>>();
         auto f = p->get_future();
-        inbox_->ack(user, device, std::move(ids), [p](std::size_t n) { p->set_value(n); });
+        inbox_->ack(user, device, std::move(ids), now, [p](AckOutcome o) { p->set_value(std::move(o)); });
         return await(std::move(f));
+    }
+
+    std::size_t ack(UserId user, DeviceId device, std::vector<MessageId> ids) {
+        return ack_outcome(user, device, std::move(ids)).removed;
     }
 
     std::vector<InboxItem> inbox(UserId user, DeviceId device, InboxId after = 0, std::size_t limit = 1000) {

@@ -9,6 +9,8 @@
 #include <boost/beast/http.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include "core/crypto.hpp"
+
 #include <random>
 
 namespace natter::test {
@@ -57,6 +59,7 @@ struct WsClient::Impl {
     bool read_done = false;
     beast::error_code read_ec;
     bool closed = false;
+    bool keep_notices = false;
     int code = 0;
 
     // Runs the io_context until `done` or the deadline.
@@ -125,24 +128,58 @@ void WsClient::send_binary(const std::string& bytes) {
     impl_->ws.text(true);
 }
 
+namespace {
+bool is_notice(const json& f) {
+    if (!f.is_object() || !f.contains("type") || !f["type"].is_string()) return false;
+    const auto& t = f["type"].get_ref<const std::string&>();
+    return t == "receipt" || t == "presence" || t == "typing";
+}
+}  // namespace
+
+void WsClient::keep_notices(bool keep) { impl_->keep_notices = keep; }
+
 std::optional<json> WsClient::recv(std::chrono::milliseconds deadline) {
     auto& i = *impl_;
-    if (i.closed) return std::nullopt;
-    i.start_read();
-    if (!i.run_until([&] { return i.read_done; }, deadline)) return std::nullopt;
-    i.read_done = false;
-    if (i.read_ec) {
-        i.closed = true;
-        i.code = i.ws.reason().code;
-        return std::nullopt;
+    auto until = std::chrono::steady_clock::now() + deadline;
+    for (;;) {
+        if (i.closed) return std::nullopt;
+        auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+        i.start_read();
+        if (!i.run_until([&] { return i.read_done; }, std::max(left, std::chrono::milliseconds(0)))) return std::nullopt;
+        i.read_done = false;
+        if (i.read_ec) {
+            i.closed = true;
+            i.code = i.ws.reason().code;
+            return std::nullopt;
+        }
+        auto text = beast::buffers_to_string(i.buf.data());
+        i.buf.consume(i.buf.size());
+        auto j = json::parse(text, nullptr, false);
+        if (j.is_discarded()) return json(text);
+        if (!i.keep_notices && is_notice(j)) continue;
+        return j;
     }
-    auto text = beast::buffers_to_string(i.buf.data());
-    i.buf.consume(i.buf.size());
-    auto j = json::parse(text, nullptr, false);
-    return j.is_discarded() ? json(text) : j;
 }
 
 json WsClient::expect(const std::string& type, std::chrono::milliseconds deadline) {
+    if (type == "receipt" || type == "presence" || type == "typing") {
+        bool kept = impl_->keep_notices;
+        impl_->keep_notices = true;
+        auto until = std::chrono::steady_clock::now() + deadline;
+        std::optional<json> f;
+        for (;;) {
+            auto left = std::chrono::duration_cast<std::chrono::milliseconds>(until - std::chrono::steady_clock::now());
+            f = recv(std::max(left, std::chrono::milliseconds(0)));
+            if (!f || !is_notice(*f) || (*f)["type"] == type) break;
+        }
+        impl_->keep_notices = kept;
+        if (!f) {
+            ADD_FAILURE() << "expected a '" << type << "' frame, got " << (closed() ? "close " + std::to_string(close_code()) : "nothing");
+            return json::object();
+        }
+        EXPECT_EQ((*f)["type"], type) << f->dump();
+        return *f;
+    }
     auto f = recv(deadline);
     if (!f) {
         ADD_FAILURE() << "expected a '" << type << "' frame, got " << (closed() ? "close " + std::to_string(close_code()) : "nothing");
@@ -171,14 +208,6 @@ void WsClient::close() {
     impl_->closed = true;
 }
 
-std::string new_uuid() {
-    static thread_local std::mt19937_64 rng{std::random_device{}()};
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string s(36, '-');
-    for (int i = 0; i < 36; ++i)
-        if (i != 8 && i != 13 && i != 18 && i != 23) s[i] = kHex[rng() & 15];
-    s[14] = '4';
-    return s;
-}
+std::string new_uuid() { return random_uuid(); }
 
 }  // namespace natter::test

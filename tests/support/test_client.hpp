@@ -42,10 +42,15 @@ public:
     void send(const json& frame);
     void send_text(const std::string& text);
     void send_binary(const std::string& bytes);
-    // The next frame, or nullopt when the deadline passes or the socket closed.
+    // The next frame, or nullopt when the deadline passes or the socket
+    // closed. Skips receipt, presence and typing frames unless keep_notices.
     std::optional<json> recv(std::chrono::milliseconds deadline = kDeadline);
     // The next frame of `type`, failing the test on an error frame or timeout.
+    // For a receipt, presence or typing type: the next such frame of that
+    // type, skipping the other two kinds.
     json expect(const std::string& type, std::chrono::milliseconds deadline = kDeadline);
+    // Whether recv returns receipt, presence and typing frames (default: no).
+    void keep_notices(bool keep);
     // Reads until the server closes; the close code, or -1 on timeout.
     int wait_close(std::chrono::milliseconds deadline = kDeadline);
     bool closed() const;

@@ -7,6 +7,7 @@
 #include "adapters/sqlite/sqlite_db.hpp"
 #include "adapters/sqlite/sqlite_rows.hpp"
 #include "adapters/sqlite/sqlite_store_templates.hpp"
+#include "adapters/sqlite/sqlite_writes.hpp"
 
 namespace natter::sqlite {
 
@@ -30,6 +31,7 @@ CREATE TABLE IF NOT EXISTS devices(
   created_at INTEGER NOT NULL,
   last_seen INTEGER NOT NULL,
   inbox_truncated INTEGER NOT NULL DEFAULT 0,
+  receipts_seen_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(user_id, device_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS refresh_tokens(
   token_hash TEXT PRIMARY KEY,
@@ -55,7 +57,13 @@ CREATE TABLE IF NOT EXISTS members(
   joined_seq INTEGER NOT NULL DEFAULT 0,
   delivered_seq INTEGER NOT NULL DEFAULT 0,
   read_seq INTEGER NOT NULL DEFAULT 0,
+  receipt_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS groups(
+  group_id INTEGER PRIMARY KEY,
+  name TEXT NOT NULL,
+  created_by INTEGER NOT NULL,
+  created_at INTEGER NOT NULL);
 CREATE INDEX IF NOT EXISTS members_user ON members(user_id);
 CREATE TABLE IF NOT EXISTS messages(
   message_id INTEGER PRIMARY KEY,
@@ -136,33 +144,34 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
             return out;
         }
     }
-    if (req.recipient) {
+    if (req.group) {
+        // Membership is read in the send's transaction: a member removed
+        // before this seq does not get it, one added before does.
+        if (!member_of(db, req.conversation_id, req.sender)) {
+            auto g = db.prepare("SELECT 1 FROM conversations WHERE conversation_id=?");
+            g.bind(1, req.conversation_id);
+            if (!g.step()) return err(Code::not_found, "no such group");
+            return err(Code::forbidden, "not a member of this group");
+        }
+    } else if (req.recipient) {
         auto u = db.prepare("SELECT 1 FROM users WHERE user_id=?");
         u.bind(1, req.recipient);
         if (!u.step()) return err(Code::not_found, "no such user");
     }
-    std::int64_t last_seq = 0;
-    MessageId last_id = 0;
-    {
-        auto c = db.prepare("SELECT last_seq, last_message_id FROM conversations WHERE conversation_id=?");
-        c.bind(1, req.conversation_id);
-        if (c.step()) {
-            last_seq = c.i64(0);
-            last_id = c.u64(1);
-        } else {
-            db.prepare("INSERT INTO conversations(conversation_id, last_seq, last_message_id, created_at) VALUES(?,0,0,?)")
-                .bind(1, req.conversation_id).bind(2, req.ts).run();
-            for (UserId p : req.participants)
-                db.prepare("INSERT OR IGNORE INTO members(conversation_id, user_id) VALUES(?,?)")
-                    .bind(1, req.conversation_id).bind(2, p).run();
-        }
+    auto last = last_of(db, req.conversation_id);
+    if (!last) {
+        if (req.group) return err(Code::not_found, "no such group");
+        db.prepare("INSERT INTO conversations(conversation_id, last_seq, last_message_id, created_at) VALUES(?,0,0,?)")
+            .bind(1, req.conversation_id).bind(2, req.ts).run();
+        for (UserId p : req.participants)
+            db.prepare("INSERT OR IGNORE INTO members(conversation_id, user_id) VALUES(?,?)")
+                .bind(1, req.conversation_id).bind(2, p).run();
+        last = Last{};
     }
     StoredMessage& m = out.message;
     m.message_id = req.new_message_id;
     m.client_msg_id = req.client_msg_id;
     m.conversation_id = req.conversation_id;
-    m.seq = last_seq + 1;
-    m.prev_message_id = last_id;
     m.kind = req.kind;
     m.from_user = req.sender;
     m.from_device = req.sender_device;
@@ -170,47 +179,16 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
     m.body = req.body;
     m.attachment_json = req.attachment_json;
     m.ts = req.ts;
-    {
-        auto ins = db.prepare(
-            "INSERT INTO messages(message_id, conversation_id, seq, prev_message_id, kind, from_user, from_device, "
-            "client_msg_id, to_json, body, attachment, event, ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,NULL,?)");
-        ins.bind(1, m.message_id).bind(2, m.conversation_id).bind(3, m.seq).bind(4, m.prev_message_id);
-        ins.bind(5, std::string_view(kind_name(m.kind))).bind(6, m.from_user).bind(7, m.from_device);
-        ins.bind(8, m.client_msg_id).bind(9, m.to_json);
-        if (m.body.empty()) ins.bind_null(10); else ins.bind(10, m.body);
-        if (m.attachment_json.empty()) ins.bind_null(11); else ins.bind(11, m.attachment_json);
-        ins.bind(12, m.ts).run();
-    }
-    db.prepare("UPDATE conversations SET last_seq=?, last_message_id=? WHERE conversation_id=?")
-        .bind(1, m.seq).bind(2, m.message_id).bind(3, m.conversation_id).run();
+    append_message(db, m, *last);
     db.prepare("INSERT INTO dedupe(sender, client_msg_id, payload_hash, message_id, conversation_id, seq, "
                "prev_message_id, created_at) VALUES(?,?,?,?,?,?,?,?)")
         .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id)
         .bind(5, m.conversation_id).bind(6, m.seq).bind(7, m.prev_message_id).bind(8, req.ts).run();
-
-    // Fan-out: recipients first, then the sender's other devices.
-    std::vector<UserId> order;
-    for (UserId p : req.participants)
-        if (p != req.sender) order.push_back(p);
-    order.push_back(req.sender);
-    for (UserId u : order) {
-        std::vector<DeviceId> devs;
-        {
-            auto q = db.prepare("SELECT device_id FROM devices WHERE user_id=? ORDER BY device_id");
-            q.bind(1, u);
-            while (q.step()) devs.push_back(q.u64(0));
-        }
-        for (DeviceId d : devs) {
-            if (u == req.sender && d == req.sender_device) continue;
-            db.prepare("INSERT INTO inbox(user_id, device_id, message_id, created_at) VALUES(?,?,?,?)")
-                .bind(1, u).bind(2, d).bind(3, m.message_id).bind(4, req.ts).run();
-            out.targets.push_back(InboxTarget{u, d, db.last_insert_rowid()});
-        }
-    }
+    fan_out(db, m, req.sender_device, out.targets);
     return out;
 }
 
-constexpr int kSchemaVersion = 1;
+constexpr int kSchemaVersion = 2;
 
 // Creates the schema in a new file; refuses a file of another version.
 void migrate(Db& db) {
@@ -224,6 +202,16 @@ void migrate(Db& db) {
         auto st = db.prepare("SELECT count(*) FROM sqlite_master WHERE type='table'");
         st.step();
         fresh = st.i64(0) == 0;
+    }
+    if (!fresh && version == 1) {
+        // 1 -> 2: receipt change times for the catch-up on sync; groups.
+        db.exec("BEGIN IMMEDIATE");
+        db.exec("ALTER TABLE members ADD COLUMN receipt_at INTEGER NOT NULL DEFAULT 0");
+        db.exec("ALTER TABLE devices ADD COLUMN receipts_seen_at INTEGER NOT NULL DEFAULT 0");
+        db.exec(kSchema);
+        db.exec("PRAGMA user_version=2");
+        db.exec("COMMIT");
+        version = 2;
     }
     if (!fresh && version != kSchemaVersion)
         throw SqliteError("the database has schema version " + std::to_string(version) + ", this natterd uses " +
@@ -563,19 +551,15 @@ std::vector<InboxItem> SqliteStore::read_inbox(UserId user, DeviceId device, Inb
     });
 }
 
-void SqliteStore::ack(UserId user, DeviceId device, std::vector<MessageId> ids,
-                      std::function<void(std::size_t removed)> done) {
-    auto removed = std::make_shared<std::size_t>(0);
+void SqliteStore::ack(UserId user, DeviceId device, std::vector<MessageId> ids, std::int64_t now,
+                      std::function<void(AckOutcome)> done) {
+    auto out = std::make_shared<AckOutcome>();
     auto list = std::make_shared<std::vector<MessageId>>(std::move(ids));
     enqueue(Job{[=](Db& db) {
-                    for (MessageId id : *list) {
-                        db.prepare("DELETE FROM inbox WHERE user_id=? AND device_id=? AND message_id=?")
-                            .bind(1, user).bind(2, device).bind(3, id).run();
-                        *removed += std::size_t(db.changes());
-                    }
+                    *out = ack_in(db, user, device, *list, now);
                     return true;
                 },
-                [removed, done = std::move(done)](bool committed) { done(committed ? *removed : 0); }});
+                [out, done = std::move(done)](bool committed) { done(committed ? std::move(*out) : AckOutcome{}); }});
 }
 
 bool SqliteStore::truncated(UserId user, DeviceId device) {

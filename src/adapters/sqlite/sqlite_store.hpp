@@ -32,12 +32,14 @@ class SqliteStore final : public UserStore,
                           public MessageStore,
                           public InboxStore,
                           public ConversationStore,
-                          public RetentionStore {
+                          public RetentionStore,
+                          public GroupStore,
+                          public ReceiptStore {
 public:
     explicit SqliteStore(SqliteConfig config);
     ~SqliteStore() override;
 
-    Stores ports() { return Stores{this, this, this, this, this, this}; }
+    Stores ports() { return Stores{this, this, this, this, this, this, this, this}; }
     std::string meta(const std::string& key);
     bool ping();                      // the file answers a read
     std::size_t queue_depth();        // writes waiting for the writer thread
@@ -70,8 +72,8 @@ public:
 
     // InboxStore
     std::vector<InboxItem> read_inbox(UserId user, DeviceId device, InboxId after, std::size_t limit) override;
-    void ack(UserId user, DeviceId device, std::vector<MessageId> ids,
-             std::function<void(std::size_t removed)> done) override;
+    void ack(UserId user, DeviceId device, std::vector<MessageId> ids, std::int64_t now,
+             std::function<void(AckOutcome)> done) override;
     std::size_t inbox_depth(UserId user, DeviceId device) override;
     bool truncated(UserId user, DeviceId device) override;
     void clear_truncated(UserId user, DeviceId device) override;
@@ -86,6 +88,21 @@ public:
     std::size_t expire_history(std::int64_t cutoff, std::size_t batch) override;
     std::size_t expire_dedupe(std::int64_t cutoff, std::size_t batch) override;
     std::size_t expire_credentials(std::int64_t now, std::size_t batch) override;
+
+    // GroupStore (sqlite_groups.cpp)
+    void change_group(GroupChange change, std::function<void(Result<SendOutcome>)> done) override;
+    std::optional<GroupRecord> group(std::uint64_t group_id) override;
+    std::optional<Membership> membership(const std::string& conversation_id, UserId user) override;
+    std::vector<UserId> members(const std::string& conversation_id) override;
+    std::vector<UserId> contacts_among(UserId user, const std::vector<UserId>& others) override;
+
+    // ReceiptStore (sqlite_groups.cpp)
+    void mark_read(UserId user, const std::string& conversation_id, std::int64_t up_to_seq, std::int64_t now,
+                   std::function<void(Result<std::vector<ReceiptChange>>)> done) override;
+    std::vector<MemberReceipt> receipts(const std::string& conversation_id) override;
+    std::vector<MemberReceipt> receipts_since(UserId user, std::int64_t since, std::size_t limit) override;
+    std::int64_t receipts_seen(UserId user, DeviceId device) override;
+    void set_receipts_seen(UserId user, DeviceId device, std::int64_t at) override;
 
 private:
     // A job runs inside the batch transaction, in its own savepoint; `after`

@@ -1,0 +1,121 @@
+#include "chat/presence.hpp"
+
+#include <algorithm>
+
+#include "chat/frames.hpp"
+#include "core/conversation.hpp"
+
+namespace natter {
+
+PresenceService::PresenceService(PresenceStore& presence, Stores stores, Bus& bus, const Clock& clock,
+                                 const Limits& limits, Blocking blocking, std::string node_tag)
+    : presence_(presence),
+      stores_(stores),
+      bus_(bus),
+      clock_(clock),
+      limits_(limits),
+      blocking_(std::move(blocking)),
+      node_tag_(std::move(node_tag)) {}
+
+std::string PresenceService::new_holder() {
+    return node_tag_ + ":" + std::to_string(next_holder_.fetch_add(1, std::memory_order_relaxed));
+}
+
+void PresenceService::announce(const PresenceStatus& s) {
+    auto ev = std::make_shared<BusEvent>();
+    ev->kind = BusEvent::Kind::presence;
+    ev->changed_at = s.changed_at;
+    ev->frame = std::make_shared<const std::string>(presence_frame(s.user, s.online, s.last_seen));
+    bus_.publish(Channel::presence(s.user), std::move(ev));
+    announced_.fetch_add(1, std::memory_order_relaxed);
+}
+
+void PresenceService::connected(const Principal& who, const std::string& holder) {
+    presence_.heartbeat(who.user, holder, clock_.now_ms(), limits_.presence_ttl_ms,
+                        [this](std::optional<PresenceStatus> change) {
+                            if (change) announce(*change);
+                        });
+}
+
+void PresenceService::disconnected(const Principal& who, const std::string& holder) {
+    presence_.remove(who.user, holder, clock_.now_ms(), [this](std::optional<PresenceStatus> change) {
+        if (change) announce(*change);
+    });
+}
+
+void PresenceService::tick(const std::vector<std::pair<UserId, std::string>>& holders) {
+    auto now = clock_.now_ms();
+    presence_.refresh(holders, now, limits_.presence_ttl_ms);
+    for (const auto& s : presence_.expire(now)) announce(s);
+}
+
+void PresenceService::check_watch(const Principal& who, std::vector<UserId> users, std::function<void(Result<Ok>)> done) {
+    blocking_([this, who, users = std::move(users), done = std::move(done)]() mutable {
+        try {
+            std::vector<UserId> others;
+            for (UserId u : users)
+                if (u != who.user) others.push_back(u);
+            auto allowed = stores_.groups->contacts_among(who.user, others);
+            std::sort(allowed.begin(), allowed.end());
+            for (UserId u : others)
+                if (!std::binary_search(allowed.begin(), allowed.end(), u))
+                    return done(err(Code::forbidden, "no conversation shared with user " + id_string(u)));
+            done(Ok{});
+        } catch (const std::exception& e) {
+            done(err(Code::unavailable, std::string("presence check failed: ") + e.what()));
+        }
+    });
+}
+
+void PresenceService::status(std::vector<UserId> users, std::function<void(std::vector<PresenceStatus>)> done) {
+    blocking_([this, users = std::move(users), done = std::move(done)]() mutable {
+        presence_.status(users, clock_.now_ms(), [this, done = std::move(done)](std::vector<PresenceStatus> list) {
+            for (auto& s : list) {
+                if (s.online || s.last_seen) continue;
+                // Not seen since this store started: the devices remember.
+                try {
+                    for (const auto& d : stores_.devices->devices(s.user)) s.last_seen = std::max(s.last_seen, d.last_seen);
+                } catch (const std::exception&) {
+                }
+            }
+            done(std::move(list));
+        });
+    });
+}
+
+void PresenceService::typing(const Principal& who, const std::string& conversation_id, bool typing,
+                             std::function<void(Result<Ok>)> done) {
+    auto conv = parse_conversation(conversation_id);
+    if (!conv) return done(err(Code::invalid, "conversation_id is not a conversation id"));
+    if (!conv->group) {
+        if (!conv->has_member_hint(who.user)) return done(err(Code::forbidden, "not a participant of this conversation"));
+        UserId other = conv->a == who.user ? conv->b : conv->a;
+        if (other != who.user) {
+            auto ev = std::make_shared<BusEvent>();
+            ev->kind = BusEvent::Kind::notice;
+            ev->frame = std::make_shared<const std::string>(typing_frame(conv->str(), who.user, typing));
+            bus_.publish(Channel::user(other), std::move(ev));
+            typing_relayed_.fetch_add(1, std::memory_order_relaxed);
+        }
+        return done(Ok{});
+    }
+    blocking_([this, who, conv = *conv, typing, done = std::move(done)] {
+        try {
+            auto members = stores_.groups->members(conv.str());
+            if (std::find(members.begin(), members.end(), who.user) == members.end())
+                return done(err(Code::forbidden, "not a member of this group"));
+            auto ev = std::make_shared<BusEvent>();
+            ev->kind = BusEvent::Kind::notice;
+            ev->frame = std::make_shared<const std::string>(typing_frame(conv.str(), who.user, typing));
+            std::shared_ptr<const BusEvent> shared = std::move(ev);
+            for (UserId u : members)
+                if (u != who.user) bus_.publish(Channel::user(u), shared);
+            typing_relayed_.fetch_add(members.size() - 1, std::memory_order_relaxed);
+            done(Ok{});
+        } catch (const std::exception& e) {
+            done(err(Code::unavailable, std::string("typing failed: ") + e.what()));
+        }
+    });
+}
+
+}  // namespace natter
