@@ -22,7 +22,7 @@ struct PresenceStatus {
     UserId user = 0;
     bool online = false;
     std::int64_t last_seen = 0;   // offline: the last moment a socket of the user was alive (0: unknown)
-    std::int64_t changed_at = 0;  // when `online` last flipped (0: not since this store started)
+    std::int64_t changed_at = 0;  // when `online` last flipped, ms; strictly increasing per user (0: not since this store started)
 };
 
 class PresenceStore {

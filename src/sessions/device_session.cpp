@@ -350,6 +350,12 @@ void DeviceSession::handle_presence(const std::string& request_id, const json& f
         if (std::find(users.begin(), users.end(), *id) == users.end()) users.push_back(*id);
     }
     auto generation = ++watch_generation_;
+    if (users.empty()) {
+        // Clearing needs no check: done now, in order with later frames.
+        watching_.clear();
+        registry_.watch(shared_from_this(), users);
+        return;
+    }
     std::weak_ptr<DeviceSession> weak = weak_from_this();
     // Check, then subscribe, then read the statuses: a change after the
     // subscription arrives as an event, and whichever of the two is newer wins.
@@ -359,14 +365,10 @@ void DeviceSession::handle_presence(const std::string& request_id, const json& f
         self->on_strand([self, generation, users, request_id, allowed = std::move(allowed)] {
             if (self->closed_ || generation != self->watch_generation_) return;  // a newer presence frame won
             if (!allowed) return self->reply_error(request_id, allowed.error());
-            std::unordered_map<UserId, std::int64_t> next;
-            for (UserId u : users) {
-                auto it = self->watching_.find(u);
-                next[u] = it == self->watching_.end() ? -1 : it->second;
-            }
-            self->watching_ = std::move(next);
+            // Every user of the new set is shown once more, then its changes.
+            self->watching_.clear();
+            for (UserId u : users) self->watching_[u] = -1;
             self->registry_.watch(self, users);
-            if (users.empty()) return;
             std::weak_ptr<DeviceSession> weak = self;
             self->presence_->status(users, [weak, generation](std::vector<PresenceStatus> list) {
                 auto self = weak.lock();

@@ -122,4 +122,29 @@ json send_frame(const std::string& to_user, const std::string& body, const std::
     return f;
 }
 
+json group_send_frame(const std::string& group_id, const std::string& body, const std::string& request_id) {
+    json f = {{"type", "send"}, {"client_msg_id", new_uuid()}, {"to", {{"group", group_id}}}, {"body", body}};
+    if (!request_id.empty()) f["id"] = request_id;
+    return f;
+}
+
+json create_group(std::uint16_t port, const Account& owner, const std::string& name,
+                  const std::vector<const Account*>& members) {
+    json ids = json::array();
+    for (const auto* m : members) ids.push_back(m->user_id);
+    auto r = http(port, "POST", "/v1/groups", {{"name", name}, {"members", ids}}, owner.access_token);
+    EXPECT_EQ(r.status, 201) << r.raw;
+    return r.body;
+}
+
+json next_message(WsClient& ws, const std::function<bool(const json&)>& match) {
+    for (;;) {
+        auto f = ws.recv();
+        if (!f) return nullptr;
+        if ((*f)["type"] != "message") continue;
+        ws.send({{"type", "ack"}, {"message_ids", {(*f)["message_id"]}}});
+        if (!match || match(*f)) return *f;
+    }
+}
+
 }  // namespace natter::test

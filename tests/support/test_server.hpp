@@ -69,5 +69,11 @@ struct Duo {
 bool drain(WsClient& ws, const std::function<void(const json&)>& on_message);
 json send_frame(const std::string& to_user, const std::string& body, const std::string& client_msg_id = "",
                 const std::string& request_id = "");
+json group_send_frame(const std::string& group_id, const std::string& body, const std::string& request_id = "");
+// `owner` creates a group with `members`; the 201 body ({group_id, conversation_id}).
+json create_group(std::uint16_t port, const Account& owner, const std::string& name,
+                  const std::vector<const Account*>& members);
+// Reads `message` frames until one matches, acking every message on the way; null on timeout.
+json next_message(WsClient& ws, const std::function<bool(const json&)>& match = {});
 
 }  // namespace natter::test

@@ -17,7 +17,7 @@ void LocalPresence::heartbeat(UserId user, const std::string& holder, std::int64
         e.holders[holder] = Beat{now, now + ttl_ms};
         if (!e.online) {
             e.online = true;
-            e.changed_at = now;
+            e.changed_at = std::max(now, e.changed_at + 1);
             change = status_of(user, e);
         }
     }
@@ -44,7 +44,7 @@ void LocalPresence::remove(UserId user, const std::string& holder, std::int64_t 
             auto& e = u->second;
             e.online = false;
             e.last_seen = now;
-            e.changed_at = now;
+            e.changed_at = std::max(now, e.changed_at + 1);
             change = status_of(user, e);
         }
     }
@@ -68,7 +68,7 @@ std::vector<PresenceStatus> LocalPresence::expire(std::int64_t now) {
         if (e.holders.empty()) {
             e.online = false;
             e.last_seen = last;
-            e.changed_at = now;
+            e.changed_at = std::max(now, e.changed_at + 1);
             out.push_back(status_of(user, e));
         }
     }
