@@ -13,28 +13,43 @@ namespace {
 
 struct Row {
     const char* method;
-    const char* path;  // {victim_device} and {victim} are filled in
+    const char* path;  // {victim_device}, {victim}, {victim_group}, {other} are filled in, here and in the body
     const char* body;
+    int other_status;  // what another user's valid credential gets; 0: its own data, checked below
 };
 
 // Every HTTP call that needs an access token.
 const Row kRows[] = {
-    {"GET", "/v1/devices", ""},
-    {"DELETE", "/v1/devices/{victim_device}", ""},
-    {"DELETE", "/v1/sessions/current", ""},
-    {"POST", "/v1/ws-tickets", ""},
-    {"GET", "/v1/users/{victim}", ""},
-    {"GET", "/v1/users?username=victim", ""},
-    {"GET", "/v1/users/me", ""},
-    {"PATCH", "/v1/users/me", R"({"display_name":"pwned"})"},
+    {"GET", "/v1/devices", "", 0},
+    {"DELETE", "/v1/devices/{victim_device}", "", 404},
+    {"DELETE", "/v1/sessions/current", "", 0},
+    {"POST", "/v1/ws-tickets", "", 0},
+    {"GET", "/v1/users/{victim}", "", 200},
+    {"GET", "/v1/users?username=victim", "", 200},
+    {"GET", "/v1/users/me", "", 0},
+    {"PATCH", "/v1/users/me", R"({"display_name":"pwned"})", 0},
+    {"GET", "/v1/conversations", "", 0},
+    {"GET", "/v1/conversations/g:{victim_group}/messages", "", 403},
+    {"GET", "/v1/conversations/g:{victim_group}/receipts", "", 403},
+    {"GET", "/v1/conversations/d:{victim}:{victim}/messages", "", 403},
+    {"POST", "/v1/groups", R"({"name":"mine","members":[]})", 0},
+    {"GET", "/v1/groups/{victim_group}", "", 403},
+    {"POST", "/v1/groups/{victim_group}/members", R"({"user_id":"{other}"})", 403},
+    {"DELETE", "/v1/groups/{victim_group}/members/{victim}", "", 403},
 };
 
-std::string fill(std::string s, const Account& victim) {
+struct Names {
+    std::string victim, victim_device, victim_group, other;
+};
+
+std::string fill(std::string s, const Names& n) {
     auto put = [&](const std::string& key, const std::string& value) {
-        if (auto at = s.find(key); at != std::string::npos) s.replace(at, key.size(), value);
+        for (auto at = s.find(key); at != std::string::npos; at = s.find(key)) s.replace(at, key.size(), value);
     };
-    put("{victim_device}", victim.device_id);
-    put("{victim}", victim.user_id);
+    put("{victim_device}", n.victim_device);
+    put("{victim_group}", n.victim_group);
+    put("{victim}", n.victim);
+    put("{other}", n.other);
     return s;
 }
 
@@ -66,15 +81,22 @@ protected:
     void SetUp() override {
         victim = signup(s.port(), "victim");
         other = signup(s.port(), "other");
+        auto group = create_group(s.port(), victim, "victim's", {});
+        names = Names{victim.user_id, victim.device_id, group["group_id"], other.user_id};
+        auto ws = connect_synced(s.port(), victim);
+        ws->send(send_frame(victim.user_id, "note to self: the secret"));
+        ws->expect("sent");
     }
+    json body_of(const Row& row) { return *row.body ? json::parse(fill(row.body, names)) : json(); }
     TestServer s;
     Account victim, other;
+    Names names;
 };
 
 TEST_F(AuthzMatrix, BadCredentialsAreRefusedEverywhere) {
     for (const auto& [kind, token] : bad_credentials(victim)) {
         for (const auto& row : kRows) {
-            auto r = http(s.port(), row.method, fill(row.path, victim), *row.body ? json(std::string(row.body)) : json(), token);
+            auto r = http(s.port(), row.method, fill(row.path, names), body_of(row), token);
             EXPECT_EQ(r.status, 401) << kind << ": " << row.method << " " << row.path << " -> " << r.raw;
             EXPECT_EQ(r.body["error"]["code"], "unauthorized") << kind << " " << row.path;
         }
@@ -91,14 +113,18 @@ TEST_F(AuthzMatrix, BadCredentialsAreRefusedEverywhere) {
 TEST_F(AuthzMatrix, AnotherUsersCredentialReachesOnlyItsOwnData) {
     for (const auto& row : kRows) {
         if (std::string(row.path) == "/v1/sessions/current") continue;  // checked last: it signs `other` out
-        auto r = http(s.port(), row.method, fill(row.path, victim), *row.body ? json(std::string(row.body)) : json(),
-                      other.access_token);
+        auto r = http(s.port(), row.method, fill(row.path, names), body_of(row), other.access_token);
         std::string what = std::string(row.method) + " " + row.path + " -> " + r.raw;
         EXPECT_EQ(r.raw.find(victim.device_id), std::string::npos) << "leaked the victim's device: " << what;
-        if (std::string(row.path) == "/v1/devices/{victim_device}") {
-            EXPECT_EQ(r.status, 404) << what;
-        }
+        EXPECT_EQ(r.raw.find("secret"), std::string::npos) << "leaked the victim's message: " << what;
+        if (row.other_status) EXPECT_EQ(r.status, row.other_status) << what;
+        if (row.other_status == 403) EXPECT_EQ(r.body["error"]["code"], "forbidden") << what;
     }
+    // The victim's group is as it was.
+    auto g = http(s.port(), "GET", "/v1/groups/" + names.victim_group, nullptr, victim.access_token);
+    ASSERT_EQ(g.status, 200);
+    ASSERT_EQ(g.body["members"].size(), 1u);
+    EXPECT_EQ(g.body["members"][0]["user_id"], victim.user_id);
     // Public profiles are readable by any signed-in user; nothing of the victim changed.
     auto me = http(s.port(), "GET", "/v1/users/me", nullptr, victim.access_token);
     EXPECT_EQ(me.body["display_name"], "victim");
@@ -122,13 +148,38 @@ TEST_F(AuthzMatrix, AnotherUsersCredentialReachesOnlyItsOwnData) {
     ws->expect("sent");
     std::vector<json> pushed;
     connect_synced(s.port(), victim, &pushed);
-    ASSERT_EQ(pushed.size(), 1u);
-    EXPECT_EQ(pushed[0]["from"]["user"], other.user_id);
-    EXPECT_EQ(pushed[0]["from"]["device"], other.device_id);
+    ASSERT_EQ(pushed.size(), 2u) << "the group's creation, then other's message";
+    EXPECT_EQ(pushed[1]["from"]["user"], other.user_id);
+    EXPECT_EQ(pushed[1]["from"]["device"], other.device_id);
 
     // Logging out with another user's token signs out that user only.
     EXPECT_EQ(http(s.port(), "DELETE", "/v1/sessions/current", nullptr, other.access_token).status, 204);
     EXPECT_EQ(http(s.port(), "GET", "/v1/devices", nullptr, victim.access_token).status, 200);
+}
+
+// Every frame that names a conversation or a user, from a socket of
+// someone outside: refused with forbidden, nothing of the victim's echoed.
+TEST_F(AuthzMatrix, AnotherUsersFramesCannotTouchTheVictimsConversations) {
+    auto ws = connect_synced(s.port(), other);
+    const std::string group_conv = "g:" + names.victim_group, self_conv = "d:" + victim.user_id + ":" + victim.user_id;
+    const json frames[] = {
+        group_send_frame(names.victim_group, "intrusion", "f1"),
+        {{"type", "read"}, {"id", "f2"}, {"conversation_id", group_conv}, {"up_to_seq", 1}},
+        {{"type", "read"}, {"id", "f3"}, {"conversation_id", self_conv}, {"up_to_seq", 1}},
+        {{"type", "typing"}, {"id", "f4"}, {"conversation_id", group_conv}, {"state", "start"}},
+        {{"type", "typing"}, {"id", "f5"}, {"conversation_id", self_conv}, {"state", "start"}},
+        {{"type", "presence"}, {"id", "f6"}, {"users", {victim.user_id}}},
+    };
+    for (const auto& f : frames) {
+        ws->send(f);
+        auto e = ws->expect("error");
+        EXPECT_EQ(e["id"], f["id"]) << f.dump();
+        EXPECT_EQ(e["code"], "forbidden") << f.dump() << " -> " << e.dump();
+        EXPECT_EQ(e.dump().find("secret"), std::string::npos);
+    }
+    auto r = http(s.port(), "GET", "/v1/conversations/" + group_conv + "/receipts", nullptr, victim.access_token);
+    ASSERT_EQ(r.status, 200);
+    EXPECT_EQ(r.body["members"].size(), 1u) << "no watermark was made for the outsider";
 }
 
 }  // namespace
