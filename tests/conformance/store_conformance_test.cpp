@@ -1,5 +1,5 @@
 // The store conformance suite: what the service relies on from UserStore,
-// DeviceStore, MessageStore and InboxStore. Every store adapter must pass it
+// DeviceStore, MessageStore, InboxStore, GroupStore and ReceiptStore. Every store adapter must pass it
 // unchanged; to add one, write a factory and add it to kStores at the end.
 #include <gtest/gtest.h>
 
@@ -98,8 +98,60 @@ protected:
         devices_ = sut_->ports.devices;
         messages_ = sut_->ports.messages;
         inbox_ = sut_->ports.inbox;
+        groups_ = sut_->ports.groups;
+        receipts_ = sut_->ports.receipts;
     }
     void TearDown() override { sut_.reset(); }
+
+    GroupChange group_change(GroupChange::Kind kind, std::uint64_t group_id, UserId actor, UserId user = 0) {
+        GroupChange c;
+        c.kind = kind;
+        c.group_id = group_id;
+        c.actor = actor;
+        c.actor_device = 0;
+        c.user = user;
+        c.max_members = 5;
+        c.new_message_id = next_id();
+        c.client_msg_id = uuid(c.new_message_id);
+        c.ts = kNow + std::int64_t(c.new_message_id);
+        return c;
+    }
+
+    Result<SendOutcome> change(GroupChange c) {
+        auto p = std::make_shared<std::promise<Result<SendOutcome>>>();
+        auto f = p->get_future();
+        groups_->change_group(std::move(c), [p](Result<SendOutcome> r) { p->set_value(std::move(r)); });
+        return await(std::move(f));
+    }
+
+    // `actor` creates a group with `members`; its id.
+    std::uint64_t create_group(UserId actor, std::vector<UserId> members) {
+        auto c = group_change(GroupChange::Kind::create, next_id(), actor);
+        c.name = "group";
+        c.members = std::move(members);
+        auto id = c.group_id;
+        auto r = change(std::move(c));
+        if (!r.ok()) throw std::runtime_error("create failed: " + r.error().message);
+        return id;
+    }
+
+    SendRequest to_group(UserId from, DeviceId device, std::uint64_t group_id) {
+        auto req = direct(from, device, from);
+        req.conversation_id = group_conversation(group_id).str();
+        req.group = true;
+        req.participants.clear();
+        req.recipient = 0;
+        req.to_json = "{\"group\":\"" + id_string(group_id) + "\"}";
+        return req;
+    }
+
+    Result<std::vector<ReceiptChange>> mark_read(UserId user, const std::string& conv, std::int64_t seq,
+                                                 std::int64_t now = kNow) {
+        auto p = std::make_shared<std::promise<Result<std::vector<ReceiptChange>>>>();
+        auto f = p->get_future();
+        receipts_->mark_read(user, conv, seq, now, [p](Result<std::vector<ReceiptChange>> r) { p->set_value(std::move(r)); });
+        return await(std::move(f));
+    }
 
     std::uint64_t next_id() { return ++last_id_; }
 
@@ -181,6 +233,8 @@ protected:
     DeviceStore* devices_ = nullptr;
     MessageStore* messages_ = nullptr;
     InboxStore* inbox_ = nullptr;
+    GroupStore* groups_ = nullptr;
+    ReceiptStore* receipts_ = nullptr;
     std::atomic<std::uint64_t> last_id_{1000};
 };
 
@@ -823,6 +877,222 @@ TEST_P(StoreConformance, ExpiredCredentialsAreRemovedInBatches) {
     EXPECT_EQ(r->expire_credentials(kNow, 100), 2u);
     EXPECT_EQ(r->expire_credentials(kNow, 100), 0u);
     EXPECT_EQ(devices_->rotate_refresh_token(alice, "fresh", "next", kNow + 1, kNow).kind, Kind::rotated);
+}
+
+// ---- GroupStore
+
+TEST_P(StoreConformance, CreatingAGroupWritesItsSystemMessageToEveryMembersDevices) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol");
+    auto a1 = add_device(alice), a2 = add_device(alice), b1 = add_device(bob), c1 = add_device(carol);
+    auto c = group_change(GroupChange::Kind::create, next_id(), alice);
+    c.actor_device = a1;
+    c.name = "trip";
+    c.members = {bob, carol};
+    auto gid = c.group_id;
+    auto r = change(c);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    const auto& m = r->message;
+    EXPECT_EQ(m.conversation_id, group_conversation(gid).str());
+    EXPECT_EQ(m.seq, 1);
+    EXPECT_EQ(m.kind, MessageKind::system);
+    EXPECT_EQ(m.from_user, alice);
+    EXPECT_FALSE(m.event_json.empty());
+    // Every device, the acting one too; the actor's last.
+    std::vector<std::pair<UserId, DeviceId>> targets;
+    for (const auto& t : r->targets) targets.emplace_back(t.user, t.device);
+    ASSERT_EQ(targets.size(), 4u);
+    EXPECT_EQ(targets[2].first, alice);
+    EXPECT_EQ(targets[3].first, alice);
+    for (auto [u, d] : std::vector<std::pair<UserId, DeviceId>>{{bob, b1}, {carol, c1}, {alice, a1}, {alice, a2}})
+        EXPECT_NE(std::find(targets.begin(), targets.end(), std::make_pair(u, d)), targets.end());
+    EXPECT_EQ(message_ids(inbox(carol, c1)), std::vector<MessageId>{m.message_id});
+
+    auto g = groups_->group(gid);
+    ASSERT_TRUE(g.has_value());
+    EXPECT_EQ(g->name, "trip");
+    ASSERT_EQ(g->members.size(), 3u);
+    for (const auto& mb : g->members) {
+        EXPECT_EQ(mb.admin, mb.user_id == alice);
+        EXPECT_EQ(mb.joined_seq, 1);
+    }
+    EXPECT_EQ(groups_->members(m.conversation_id), (std::vector<UserId>{alice, bob, carol}));
+    ASSERT_TRUE(groups_->membership(m.conversation_id, alice).has_value());
+    EXPECT_TRUE(groups_->membership(m.conversation_id, alice)->admin);
+    EXPECT_FALSE(groups_->membership(m.conversation_id, add_user("dave")).has_value());
+    EXPECT_FALSE(groups_->group(next_id()).has_value());
+}
+
+TEST_P(StoreConformance, GroupChangesAreCheckedInTheirTransaction) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol"), dave = add_user("dave");
+    auto bad = group_change(GroupChange::Kind::create, next_id(), alice);
+    bad.members = {bob, next_id()};
+    expect_error_code(change(bad).error(), Code::not_found);
+    bad.members = {bob, carol, dave, add_user("eve"), add_user("fred")};  // 6 with alice, max 5
+    expect_error_code(change(bad).error(), Code::conflict);
+    EXPECT_FALSE(groups_->group(bad.group_id).has_value()) << "a refused create leaves nothing";
+
+    auto gid = create_group(alice, {bob});
+    expect_error_code(change(group_change(GroupChange::Kind::add, gid, bob, carol)).error(), Code::forbidden);
+    expect_error_code(change(group_change(GroupChange::Kind::add, gid, carol, dave)).error(), Code::forbidden);
+    expect_error_code(change(group_change(GroupChange::Kind::add, gid, alice, bob)).error(), Code::conflict);
+    expect_error_code(change(group_change(GroupChange::Kind::add, gid, alice, next_id())).error(), Code::not_found);
+    expect_error_code(change(group_change(GroupChange::Kind::add, next_id(), alice, carol)).error(), Code::not_found);
+    expect_error_code(change(group_change(GroupChange::Kind::remove, gid, alice, dave)).error(), Code::not_found);
+    expect_error_code(change(group_change(GroupChange::Kind::remove, gid, bob, alice)).error(), Code::forbidden);
+    // The refusals took no seq.
+    auto ok = change(group_change(GroupChange::Kind::add, gid, alice, carol));
+    ASSERT_TRUE(ok.ok());
+    EXPECT_EQ(ok->message.seq, 2);
+}
+
+TEST_P(StoreConformance, AGroupSendReachesExactlyTheMembersOfItsMoment) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol"), mallory = add_user("mallory");
+    auto a1 = add_device(alice), b1 = add_device(bob), c1 = add_device(carol), m1 = add_device(mallory);
+    auto gid = create_group(alice, {bob});
+    auto conv = group_conversation(gid).str();
+    auto first = sent(to_group(alice, a1, gid));
+    EXPECT_EQ(first.message.seq, 2);
+    ASSERT_EQ(first.targets.size(), 1u) << "bob's device; not the sending one";
+    EXPECT_EQ(first.targets[0].user, bob);
+
+    expect_error_code(send(to_group(mallory, m1, gid)).error(), Code::forbidden);
+    expect_error_code(send(to_group(alice, a1, next_id())).error(), Code::not_found);
+
+    auto added = change(group_change(GroupChange::Kind::add, gid, alice, carol));
+    ASSERT_TRUE(added.ok());
+    EXPECT_EQ(groups_->membership(conv, carol)->joined_seq, added->message.seq);
+    auto second = sent(to_group(bob, b1, gid));
+    auto removed = change(group_change(GroupChange::Kind::remove, gid, alice, bob));
+    ASSERT_TRUE(removed.ok());
+    bool bob_told = false;
+    for (const auto& t : removed->targets) bob_told |= t.user == bob;
+    EXPECT_TRUE(bob_told) << "the removed member gets its removal";
+    auto third = sent(to_group(alice, a1, gid));
+    for (const auto& t : third.targets) EXPECT_NE(t.user, bob) << "nothing after the removal";
+    expect_error_code(send(to_group(bob, b1, gid)).error(), Code::forbidden);
+
+    auto bob_rows = inbox(bob, b1);
+    ASSERT_EQ(bob_rows.size(), 4u);
+    EXPECT_EQ(bob_rows[0].message.seq, 1);
+    EXPECT_EQ(message_ids(bob_rows), (std::vector<MessageId>{bob_rows[0].message.message_id, first.message.message_id,
+                                                              added->message.message_id, removed->message.message_id}));
+    EXPECT_EQ(message_ids(inbox(carol, c1)),
+              (std::vector<MessageId>{added->message.message_id, second.message.message_id, removed->message.message_id,
+                                      third.message.message_id}));
+}
+
+TEST_P(StoreConformance, TheLastAdminLeavingPromotesTheLongestStandingMember) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol");
+    auto gid = create_group(alice, {carol});
+    ASSERT_TRUE(change(group_change(GroupChange::Kind::add, gid, alice, bob)).ok());
+    auto left = change(group_change(GroupChange::Kind::remove, gid, alice, alice));
+    ASSERT_TRUE(left.ok());
+    EXPECT_NE(left->message.event_json.find(id_string(carol)), std::string::npos) << left->message.event_json;
+    auto g = groups_->group(gid);
+    ASSERT_EQ(g->members.size(), 2u);
+    for (const auto& m : g->members) EXPECT_EQ(m.admin, m.user_id == carol);
+    // The last member leaving leaves an empty group, no admin to promote.
+    ASSERT_TRUE(change(group_change(GroupChange::Kind::remove, gid, bob, bob)).ok());
+    ASSERT_TRUE(change(group_change(GroupChange::Kind::remove, gid, carol, carol)).ok());
+    EXPECT_TRUE(groups_->group(gid)->members.empty());
+}
+
+TEST_P(StoreConformance, ContactsAreUsersSharingAConversation) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol"), dave = add_user("dave");
+    auto a1 = add_device(alice);
+    sent(direct(alice, a1, bob));
+    create_group(carol, {alice});
+    auto found = groups_->contacts_among(alice, {bob, carol, dave});
+    std::sort(found.begin(), found.end());
+    EXPECT_EQ(found, (std::vector<UserId>{bob, carol}));
+    EXPECT_TRUE(groups_->contacts_among(dave, {alice, bob}).empty());
+    EXPECT_TRUE(groups_->contacts_among(alice, {}).empty());
+}
+
+// ---- ReceiptStore
+
+TEST_P(StoreConformance, AnAckMovesTheDeliveredWatermarkAndNamesTheSenders) {
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), b1 = add_device(bob), b2 = add_device(bob);
+    std::vector<SendOutcome> out;
+    for (int i = 0; i < 3; ++i) out.push_back(sent(direct(alice, a1, bob)));
+    auto conv = out[0].message.conversation_id;
+    auto r = ack_outcome(bob, b1, {out[0].message.message_id, out[1].message.message_id}, kNow + 5);
+    EXPECT_EQ(r.removed, 2u);
+    ASSERT_EQ(r.receipts.size(), 1u);
+    EXPECT_EQ(r.receipts[0].conversation_id, conv);
+    EXPECT_EQ(r.receipts[0].by, bob);
+    EXPECT_FALSE(r.receipts[0].read);
+    EXPECT_EQ(r.receipts[0].up_to_seq, 2);
+    EXPECT_EQ(r.receipts[0].notify, std::vector<UserId>{alice});
+    // Another device acking what is already delivered moves nothing.
+    EXPECT_TRUE(ack_outcome(bob, b2, {out[1].message.message_id}).receipts.empty());
+    // Acking one's own message (a copy on another device) is no receipt.
+    auto own = sent(direct(bob, b1, alice));
+    EXPECT_TRUE(ack_outcome(bob, b2, {own.message.message_id}).receipts.empty());
+    // Ids not in the inbox: nothing.
+    EXPECT_TRUE(ack_outcome(bob, b1, {next_id()}).receipts.empty());
+
+    auto marks = receipts_->receipts(conv);
+    ASSERT_EQ(marks.size(), 2u);
+    for (const auto& m : marks) {
+        if (m.user_id == bob) {
+            EXPECT_EQ(m.delivered_seq, 2);
+            EXPECT_EQ(m.read_seq, 0);
+            EXPECT_EQ(m.changed_at, kNow + 5);
+        }
+    }
+}
+
+TEST_P(StoreConformance, ReadMovesReadAndDeliveredNeverBack) {
+    auto alice = add_user("alice"), bob = add_user("bob"), eve = add_user("eve");
+    auto a1 = add_device(alice);
+    SendOutcome last;
+    for (int i = 0; i < 4; ++i) last = sent(direct(alice, a1, bob));
+    auto conv = last.message.conversation_id;
+    auto r = mark_read(bob, conv, 3);
+    ASSERT_TRUE(r.ok()) << r.error().message;
+    ASSERT_EQ(r->size(), 2u) << "delivered moved with read";
+    for (const auto& c : *r) {
+        EXPECT_EQ(c.up_to_seq, 3);
+        EXPECT_EQ(c.by, bob);
+        if (c.read) EXPECT_EQ(c.notify, (std::vector<UserId>{alice, bob})) << "the reader's own devices too";
+        else EXPECT_EQ(c.notify, std::vector<UserId>{alice});
+    }
+    r = mark_read(bob, conv, 2);
+    ASSERT_TRUE(r.ok());
+    EXPECT_TRUE(r->empty()) << "never back";
+    expect_error_code(mark_read(bob, conv, 5).error(), Code::invalid);
+    expect_error_code(mark_read(eve, conv, 1).error(), Code::forbidden);
+    for (const auto& m : receipts_->receipts(conv))
+        if (m.user_id == bob) EXPECT_EQ(std::make_pair(m.delivered_seq, m.read_seq), std::make_pair(std::int64_t(3), std::int64_t(3)));
+    auto list = sut_->ports.conversations->conversations(bob, 10);
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].unread, 1);
+}
+
+TEST_P(StoreConformance, ReceiptsSinceListsChangedWatermarksOfTheUsersConversations) {
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol");
+    auto a1 = add_device(alice), b1 = add_device(bob), c1 = add_device(carol);
+    auto to_bob = sent(direct(alice, a1, bob));
+    auto bob_carol = sent(direct(bob, b1, carol));
+    ASSERT_TRUE(mark_read(bob, to_bob.message.conversation_id, 1, kNow + 10).ok());
+    ASSERT_TRUE(mark_read(carol, bob_carol.message.conversation_id, 1, kNow + 20).ok());
+    auto seen = receipts_->receipts_since(alice, 0, 100);
+    ASSERT_EQ(seen.size(), 1u) << "only alice's conversations";
+    EXPECT_EQ(seen[0].user_id, bob);
+    EXPECT_EQ(seen[0].read_seq, 1);
+    EXPECT_EQ(seen[0].changed_at, kNow + 10);
+    EXPECT_TRUE(receipts_->receipts_since(alice, kNow + 10, 100).empty());
+    auto bobs = receipts_->receipts_since(bob, 0, 100);
+    ASSERT_EQ(bobs.size(), 2u);
+    EXPECT_LE(bobs[0].changed_at, bobs[1].changed_at) << "oldest change first";
+    EXPECT_EQ(receipts_->receipts_since(bob, 0, 1).size(), 1u);
+
+    EXPECT_EQ(receipts_->receipts_seen(alice, a1), 0);
+    receipts_->set_receipts_seen(alice, a1, kNow + 10);
+    EXPECT_TRUE(eventually([&] { return receipts_->receipts_seen(alice, a1) == kNow + 10; }));
+    (void)c1;
 }
 
 INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite),

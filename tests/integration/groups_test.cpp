@@ -80,6 +80,7 @@ TEST(Groups, CreateShowAndTheCreationMessage) {
     auto list = get(s.port(), "/v1/conversations", carol);
     ASSERT_EQ(list.body["conversations"].size(), 1u);
     EXPECT_EQ(list.body["conversations"][0]["conversation_id"], "g:" + group_id);
+    EXPECT_EQ(list.body["conversations"][0]["unread"], 0) << "system messages are not unread";
 }
 
 TEST(Groups, BadCreateRequestsGetClearErrors) {

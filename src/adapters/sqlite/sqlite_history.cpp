@@ -27,7 +27,7 @@ std::vector<ConversationSummary> SqliteStore::conversations(UserId user, std::si
             }
         }
         for (std::size_t i = 0; i < out.size(); ++i) {
-            auto st = db.prepare("SELECT count(*) FROM messages WHERE conversation_id=? AND seq>? AND from_user<>?");
+            auto st = db.prepare("SELECT count(*) FROM messages WHERE conversation_id=? AND seq>? AND from_user<>? AND kind<>'system'");
             st.bind(1, out[i].conversation_id).bind(2, read_seqs[i]).bind(3, user);
             st.step();
             out[i].unread = st.i64(0);
