@@ -76,6 +76,15 @@ std::string render_metrics(const MetricsInputs& in) {
     f.push_back(one("natter_outbox_backlog", "Sends handed to the store and not yet committed.", MetricType::Gauge,
                     double(in.outbox_backlog)));
 
+    f.push_back(one("natter_receipts_published_total", "Receipt notices published, one per user told.",
+                    MetricType::Counter, double(s.receipts_published.load())));
+    f.push_back(one("natter_presence_changes_total", "Users going online or offline, as announced.", MetricType::Counter,
+                    double(in.presence_changes)));
+    f.push_back(one("natter_typing_relayed_total", "Typing notices published, one per user told.", MetricType::Counter,
+                    double(in.typing_relayed)));
+    f.push_back(one("natter_presence_watched_users", "Users whose presence this node's sockets watch.",
+                    MetricType::Gauge, double(in.watched_users)));
+
     auto h = s.store_latency.snapshot();
     ClientMetric hm;
     hm.histogram.sample_count = h.count;

@@ -14,6 +14,9 @@ struct MetricsInputs {
     const MessagingStats* messaging = nullptr;
     std::size_t inbox_rows = 0;
     std::size_t outbox_backlog = 0;  // sends handed to the store, not yet committed
+    std::uint64_t presence_changes = 0;  // online/offline announcements
+    std::uint64_t typing_relayed = 0;    // typing notices, one per user told
+    std::size_t watched_users = 0;       // users whose presence this node's sockets watch
 };
 
 std::string render_metrics(const MetricsInputs& in);

@@ -51,11 +51,20 @@ TEST(Operations, MetricsMoveWithTraffic) {
     auto b = connect(s.port(), bob);
     ASSERT_TRUE(drain(*b, [](const json&) {}));
     b->send(send_frame(alice.user_id, "barrier"));  // after the acks in the store's queue
-    b->expect("sent");
+    std::string conv = b->expect("sent")["conversation_id"];
     EXPECT_EQ(metric(s.port(), "natter_messages_delivered_total"), 4) << "three to bob, the barrier to alice";
     EXPECT_EQ(metric(s.port(), "natter_messages_acked_total"), 3);
     EXPECT_EQ(metric(s.port(), "natter_inbox_depth"), 1) << "only the barrier, for alice";
     EXPECT_EQ(metric(s.port(), "natter_connections"), 2);
+    EXPECT_EQ(metric(s.port(), "natter_receipts_published_total"), 1) << "bob's acks told alice, in one receipt";
+    EXPECT_EQ(metric(s.port(), "natter_presence_changes_total"), 2) << "alice and bob came online";
+    b->send({{"type", "presence"}, {"users", {alice.user_id}}});
+    b->expect("presence");
+    EXPECT_EQ(metric(s.port(), "natter_presence_watched_users"), 1);
+    b->send({{"type", "typing"}, {"conversation_id", conv}, {"state", "start"}});
+    ASSERT_FALSE(next_message(*a).is_null()) << "the barrier";
+    a->expect("typing");
+    EXPECT_EQ(metric(s.port(), "natter_typing_relayed_total"), 1);
     EXPECT_GT(metric(s.port(), "process_resident_memory_bytes"), 1e6);
     EXPECT_GT(metric(s.port(), "process_open_fds"), 3);
 }
