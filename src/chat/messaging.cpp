@@ -149,7 +149,8 @@ void MessagingService::receipts_for_sync(const Principal& who, std::function<voi
         try {
             ReceiptCatchUp out;
             auto since = stores_.receipts->receipts_seen(who.user, who.device);
-            for (const auto& r : stores_.receipts->receipts_since(who.user, since, limits_.max_sync_receipts)) {
+            auto rows = stores_.receipts->receipts_since(who.user, since, limits_.max_sync_receipts);
+            for (const auto& r : rows) {
                 // Others' watermarks for the user's messages; the user's own
                 // read watermark for its other devices' unread marks.
                 if (r.user_id != who.user && r.delivered_seq > 0)
@@ -157,6 +158,9 @@ void MessagingService::receipts_for_sync(const Principal& who, std::function<voi
                 if (r.read_seq > 0) out.frames.push_back(receipt_frame(r.conversation_id, r.user_id, true, r.read_seq));
                 out.seen_at = std::max(out.seen_at, r.changed_at);
             }
+            // A full page may have cut rows sharing its last millisecond:
+            // the next sync starts just before it (a watermark sent twice is harmless).
+            if (rows.size() == limits_.max_sync_receipts && out.seen_at > 0) out.seen_at -= 1;
             done(std::move(out));
         } catch (const std::exception& e) {
             done(err(Code::unavailable, std::string("receipt read failed: ") + e.what()));

@@ -87,23 +87,16 @@ void PresenceService::typing(const Principal& who, const std::string& conversati
                              std::function<void(Result<Ok>)> done) {
     auto conv = parse_conversation(conversation_id);
     if (!conv) return done(err(Code::invalid, "conversation_id is not a conversation id"));
-    if (!conv->group) {
-        if (!conv->has_member_hint(who.user)) return done(err(Code::forbidden, "not a participant of this conversation"));
-        UserId other = conv->a == who.user ? conv->b : conv->a;
-        if (other != who.user) {
-            auto ev = std::make_shared<BusEvent>();
-            ev->kind = BusEvent::Kind::notice;
-            ev->frame = std::make_shared<const std::string>(typing_frame(conv->str(), who.user, typing));
-            bus_.publish(Channel::user(other), std::move(ev));
-            typing_relayed_.fetch_add(1, std::memory_order_relaxed);
-        }
-        return done(Ok{});
-    }
+    if (!conv->group && !conv->has_member_hint(who.user))
+        return done(err(Code::forbidden, "not a participant of this conversation"));
     blocking_([this, who, conv = *conv, typing, done = std::move(done)] {
         try {
+            // Members only: a 1:1 chat exists from its first message, so
+            // nobody is shown typing by a stranger.
             auto members = stores_.groups->members(conv.str());
             if (std::find(members.begin(), members.end(), who.user) == members.end())
-                return done(err(Code::forbidden, "not a member of this group"));
+                return done(err(Code::forbidden, conv.group ? "not a member of this group"
+                                                            : "no conversation with this user yet: send a message first"));
             auto ev = std::make_shared<BusEvent>();
             ev->kind = BusEvent::Kind::notice;
             ev->frame = std::make_shared<const std::string>(typing_frame(conv.str(), who.user, typing));

@@ -32,7 +32,7 @@ struct Limits {
     std::size_t max_group_name_chars = 100;        // code points in a group's name
     std::size_t max_presence_users = 500;          // users one socket watches
     std::int64_t presence_ttl_ms = 60000;          // a silent socket is offline (and closed) after this
-    std::size_t max_sync_receipts = 2000;          // receipt frames a device catches up on per sync
+    std::size_t max_sync_receipts = 2000;          // member watermarks a device catches up on per sync
 
     // The largest `message` frame a text body can make: every code point
     // escaped as \uXXXX, plus the envelope.

@@ -267,6 +267,8 @@ public:
     virtual std::vector<MemberReceipt> receipts(const std::string& conversation_id) = 0;
     // Watermarks in the user's conversations that changed after `since` (ms),
     // oldest change first, at most `limit`: what a device catches up on.
+    // Only the user's own and those covering a (non-system) message the
+    // user sent: a receipt is news to a sender.
     virtual std::vector<MemberReceipt> receipts_since(UserId user, std::int64_t since, std::size_t limit) = 0;
     // The newest change a device was sent on sync.
     virtual std::int64_t receipts_seen(UserId user, DeviceId device) = 0;

@@ -323,9 +323,6 @@ HttpResponse HttpApi::groups(const Principal& who, const HttpRequest& req) {
         auto list = body.find("members");
         if (list == body.end() || !list->is_array())
             return error_response(err(Code::invalid, "members must be an array of user ids"));
-        // Past the limit before parsing further: the store would refuse it anyway.
-        if (list->size() > groups_->max_members())
-            return error_response(err(Code::conflict, "a group has at most " + std::to_string(groups_->max_members()) + " members"));
         std::vector<UserId> members;
         for (const auto& j : *list) {
             auto id = j.is_string() ? parse_id(j.get_ref<const std::string&>()) : std::nullopt;

@@ -1079,15 +1079,25 @@ TEST_P(StoreConformance, ReceiptsSinceListsChangedWatermarksOfTheUsersConversati
     ASSERT_TRUE(mark_read(bob, to_bob.message.conversation_id, 1, kNow + 10).ok());
     ASSERT_TRUE(mark_read(carol, bob_carol.message.conversation_id, 1, kNow + 20).ok());
     auto seen = receipts_->receipts_since(alice, 0, 100);
-    ASSERT_EQ(seen.size(), 1u) << "only alice's conversations";
+    ASSERT_EQ(seen.size(), 1u) << "only alice's conversations; her own row never moved";
     EXPECT_EQ(seen[0].user_id, bob);
     EXPECT_EQ(seen[0].read_seq, 1);
     EXPECT_EQ(seen[0].changed_at, kNow + 10);
     EXPECT_TRUE(receipts_->receipts_since(alice, kNow + 10, 100).empty());
     auto bobs = receipts_->receipts_since(bob, 0, 100);
-    ASSERT_EQ(bobs.size(), 2u);
+    ASSERT_EQ(bobs.size(), 2u) << "his own read, carol's read of his message";
     EXPECT_LE(bobs[0].changed_at, bobs[1].changed_at) << "oldest change first";
     EXPECT_EQ(receipts_->receipts_since(bob, 0, 1).size(), 1u);
+    // Watermarks covering only others' messages (or system ones) are not news to carol.
+    auto gid = create_group(alice, {bob, carol});
+    auto in_group = sent(to_group(alice, a1, gid));
+    ASSERT_TRUE(mark_read(bob, in_group.message.conversation_id, in_group.message.seq, kNow + 30).ok());
+    for (const auto& r : receipts_->receipts_since(carol, kNow + 20, 100))
+        EXPECT_EQ(r.user_id, carol) << "bob read alice's message, not carol's";
+    bool alice_told = false;
+    for (const auto& r : receipts_->receipts_since(alice, kNow + 20, 100))
+        alice_told |= r.user_id == bob && r.read_seq == in_group.message.seq;
+    EXPECT_TRUE(alice_told);
 
     EXPECT_EQ(receipts_->receipts_seen(alice, a1), 0);
     receipts_->set_receipts_seen(alice, a1, kNow + 10);

@@ -168,6 +168,15 @@ TEST(Typing, RelayedToTheOthersAndNeverStored) {
     EXPECT_EQ(d.a->expect("error")["code"], "invalid");
     d.a->send({{"type", "typing"}, {"id", "t3"}, {"conversation_id", "d:1:2"}, {"state", "start"}});
     EXPECT_EQ(d.a->expect("error")["code"], "forbidden");
+    // Nobody is shown typing by a stranger: a 1:1 chat exists from its first message.
+    auto stranger = signup(s.port(), "stranger");
+    auto low = std::min(std::stoull(d.alice.user_id), std::stoull(stranger.user_id));
+    auto high = std::max(std::stoull(d.alice.user_id), std::stoull(stranger.user_id));
+    d.a->send({{"type", "typing"}, {"id", "t4"}, {"conversation_id", "d:" + std::to_string(low) + ":" + std::to_string(high)},
+               {"state", "start"}});
+    auto e = d.a->expect("error");
+    EXPECT_EQ(e["id"], "t4");
+    EXPECT_EQ(e["code"], "forbidden");
 }
 
 TEST(Typing, InAGroupEveryOtherMemberSeesIt) {

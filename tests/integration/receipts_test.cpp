@@ -157,6 +157,31 @@ TEST(Receipts, AGroupShowsDeliveredAndReadPerMember) {
         if (user != alice.user_id) EXPECT_GE(mark.first, 2) << user;
 }
 
+TEST(Receipts, AMemberRemovedFromAGroupIsNotToldWhoReadsItAnyMore) {
+    TestServer s;
+    auto alice = signup(s.port(), "alice"), bob = signup(s.port(), "bob"), carol = signup(s.port(), "carol");
+    std::string gid = create_group(s.port(), alice, "trio", {&bob, &carol})["group_id"];
+    std::string conv = "g:" + gid;
+    auto b = connect_synced(s.port(), bob);
+    auto c = connect_synced(s.port(), carol);
+    c->send(group_send_frame(gid, "carol was here"));
+    c->expect("sent");
+    EXPECT_EQ(http(s.port(), "DELETE", "/v1/groups/" + gid + "/members/" + carol.user_id, nullptr, alice.access_token).status, 204);
+    // Bob reads everything: carol's message and her removal.
+    b->send({{"type", "read"}, {"conversation_id", conv}, {"up_to_seq", 3}});
+    EXPECT_TRUE(wait_receipt(*b, bob.user_id, "read", 3)) << "bob's own devices are told";
+    // Carol would have been told before bob (the reader comes last): nothing came.
+    c->keep_notices(true);
+    c->send({{"type", "ping"}, {"id", "after"}});
+    for (;;) {
+        auto f = c->recv();
+        ASSERT_TRUE(f);
+        if ((*f)["type"] == "pong") break;
+        EXPECT_NE((*f)["type"], "receipt") << f->dump();
+        if ((*f)["type"] == "message") c->send({{"type", "ack"}, {"message_ids", {(*f)["message_id"]}}});
+    }
+}
+
 TEST(Receipts, BadReadFramesGetErrors) {
     TestServer s;
     auto d = Duo::start(s);
@@ -174,7 +199,11 @@ TEST(Receipts, BadReadFramesGetErrors) {
     expect_error({{"type", "read"}, {"id", "3"}, {"conversation_id", conv}, {"up_to_seq", "1"}}, "invalid");
     expect_error({{"type", "read"}, {"id", "4"}, {"conversation_id", "x:1"}, {"up_to_seq", 1}}, "invalid");
     expect_error({{"type", "read"}, {"id", "5"}, {"up_to_seq", 1}}, "invalid");
-    expect_error({{"type", "read"}, {"id", "6"}, {"conversation_id", "d:1:2"}, {"up_to_seq", 1}}, "forbidden");
+    expect_error({{"type", "read"}, {"id", "6"}, {"conversation_id", "d:1:2"}, {"up_to_seq", 1}}, "not_found");
+    auto carol = signup(s.port(), "carol");
+    auto c = connect_synced(s.port(), carol);
+    c->send({{"type", "read"}, {"id", "7"}, {"conversation_id", conv}, {"up_to_seq", 1}});
+    EXPECT_EQ(c->expect("error")["code"], "forbidden") << "someone else's chat";
     // And the socket still works.
     d.b->send({{"type", "read"}, {"id", "ok"}, {"conversation_id", conv}, {"up_to_seq", 1}});
     EXPECT_TRUE(wait_receipt(*d.a, d.bob.user_id, "read", 1));

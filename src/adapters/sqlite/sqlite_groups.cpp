@@ -65,13 +65,14 @@ void fan_out(Db& db, const StoredMessage& m, DeviceId skip_device, std::vector<I
 
 namespace {
 
-// The users other than `by` who sent messages with from < seq <= to.
+// The members other than `by` who sent messages with from < seq <= to
+// (someone removed from a group is not told who reads it any more).
 std::vector<UserId> senders_between(Db& db, const std::string& conversation_id, std::int64_t from, std::int64_t to,
                                     UserId by) {
     std::vector<UserId> out;
     auto st = db.prepare(
         "SELECT DISTINCT from_user FROM messages WHERE conversation_id=? AND seq>? AND seq<=? AND from_user<>?"
-        " AND kind<>'system'");
+        " AND kind<>'system' AND from_user IN (SELECT user_id FROM members WHERE conversation_id=?1)");
     st.bind(1, conversation_id).bind(2, from).bind(3, to).bind(4, by);
     while (st.step()) out.push_back(st.u64(0));
     return out;
@@ -233,6 +234,10 @@ Result<SendOutcome> group_change_in(Db& db, const GroupChange& c) {
 // ---- GroupStore
 
 void SqliteStore::change_group(GroupChange change, std::function<void(Result<SendOutcome>)> done) {
+    {
+        std::lock_guard lock(queue_mu_);
+        if (queue_.size() >= config_.max_queue) return done(err(Code::unavailable, "the store is overloaded; retry"));
+    }
     auto result = std::make_shared<Result<SendOutcome>>(err(Code::unavailable, "the store could not change the group"));
     auto request = std::make_shared<GroupChange>(std::move(change));
     enqueue(Job{[result, request](Db& db) {
@@ -300,15 +305,20 @@ void SqliteStore::mark_read(UserId user, const std::string& conversation_id, std
     using Changes = Result<std::vector<ReceiptChange>>;
     auto result = std::make_shared<Changes>(err(Code::unavailable, "the store could not record the receipt"));
     enqueue(Job{[=](Db& db) {
-                    auto marks = watermarks_of(db, conversation_id, user);
-                    if (!marks) {
-                        *result = err(Code::forbidden, "not a participant of this conversation");
+                    auto last = last_of(db, conversation_id);
+                    if (!last) {
+                        *result = err(Code::not_found, "no such conversation (a 1:1 chat exists from its first message)");
                         return false;
                     }
-                    auto last = last_of(db, conversation_id);
-                    if (!last || up_to_seq > last->seq) {
+                    auto marks = watermarks_of(db, conversation_id, user);
+                    if (!marks) {
+                        *result = err(Code::forbidden, conversation_id[0] == 'g' ? "not a member of this group"
+                                                                                 : "not a participant of this conversation");
+                        return false;
+                    }
+                    if (up_to_seq > last->seq) {
                         *result = err(Code::invalid, "up_to_seq is past the conversation's last message (" +
-                                                         std::to_string(last ? last->seq : 0) + ")");
+                                                         std::to_string(last->seq) + ")");
                         return false;
                     }
                     std::vector<ReceiptChange> changes;
@@ -356,7 +366,12 @@ std::vector<MemberReceipt> SqliteStore::receipts(const std::string& conversation
 std::vector<MemberReceipt> SqliteStore::receipts_since(UserId user, std::int64_t since, std::size_t limit) {
     static const std::string sql = std::string("SELECT ") + kReceiptColumns +
                                    " FROM members m1 JOIN members m2 ON m2.conversation_id=m1.conversation_id"
-                                   " WHERE m1.user_id=? AND m2.receipt_at>? ORDER BY m2.receipt_at LIMIT ?";
+                                   " WHERE m1.user_id=? AND m2.receipt_at>?"
+                                   // The user's own row, or another member's that covers a message of the user.
+                                   " AND (m2.user_id=m1.user_id OR EXISTS (SELECT 1 FROM messages x"
+                                   "  WHERE x.conversation_id=m2.conversation_id AND x.from_user=m1.user_id"
+                                   "  AND x.kind<>'system' AND x.seq<=m2.delivered_seq))"
+                                   " ORDER BY m2.receipt_at LIMIT ?";
     return read([&](Db& db) {
         std::vector<MemberReceipt> out;
         auto st = db.prepare(sql.c_str());

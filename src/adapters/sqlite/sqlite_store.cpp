@@ -81,6 +81,7 @@ CREATE TABLE IF NOT EXISTS messages(
   ts INTEGER NOT NULL,
   UNIQUE(conversation_id, seq));
 CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);
+CREATE INDEX IF NOT EXISTS messages_sender ON messages(conversation_id, from_user, seq);
 CREATE TABLE IF NOT EXISTS dedupe(
   sender INTEGER NOT NULL,
   client_msg_id TEXT NOT NULL,
