@@ -5,16 +5,22 @@
 #
 #   scripts/bench.sh [--smoke] [--duration S] [--pairs N] [--window W] [--threads N]
 #                    [--latency-rate R] [--sqlite-synchronous full|normal] [--out DIR]
-#   scripts/bench.sh [--smoke] [--offline K] [--connections N] [--hold S] [--group]
+#   scripts/bench.sh [--smoke] [--offline K] [--connections N] [--hold S]
+#                    [--group] [--members M] [--messages N] [--group-window W]
 #
 # --smoke: a seconds-long run with --verify that asserts delivery, never speed
-# (the ctest `bench_smoke`). --offline K / --connections N run those
-# scenarios instead of direct-vs-relay (both may be given): K messages queued
-# for an offline device and the drain timed; N idle sockets held for S
-# seconds (default 2) with natterd's RSS and the kernel's socket memory. With
-# --smoke they assert only that everything was delivered / connected (the
-# ctest `bench_scenarios_smoke`). Binaries: $NATTERD and $NATTER_BENCH, else
-# build/natterd and build/natter-bench. Everything it starts it stops.
+# (the ctest `bench_smoke`). --offline K / --connections N / --group run those
+# scenarios instead of direct-vs-relay (any of them may be given): K messages
+# queued for an offline device and the drain timed; N idle sockets held for S
+# seconds (default 2) with natterd's RSS and the kernel's socket memory; a
+# group of M members (default 200; smoke 20) that user 0 sends N messages
+# into (default 200; smoke 50; closed loop, W not yet fully delivered,
+# default 16), with --verify, its fan-out deliveries/s given as a ratio to a
+# `direct` run on the same M users and natterd just before it (no baseline
+# with --smoke). With --smoke they assert only that everything was delivered /
+# connected (the ctest `bench_scenarios_smoke`). Binaries: $NATTERD and
+# $NATTER_BENCH, else build/natterd and build/natter-bench. Everything it
+# starts it stops.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
@@ -22,7 +28,7 @@ NATTERD=${NATTERD:-$here/build/natterd}
 NATTER_BENCH=${NATTER_BENCH:-$here/build/natter-bench}
 
 smoke=0 duration=10 pairs=50 window=16 threads=$(nproc) latency_rate="" out="" synchronous=full
-offline=0 connections=0 hold=2 group=0
+offline=0 connections=0 hold=2 group=0 members="" messages="" group_window=16
 while [[ $# -gt 0 ]]; do
   case $1 in
     --smoke) smoke=1; duration=2; pairs=4; window=8 ;;
@@ -35,9 +41,12 @@ while [[ $# -gt 0 ]]; do
     --sqlite-synchronous) synchronous=$2; shift ;;
     --offline) offline=$2; shift ;;
     --group) group=1 ;;
+    --members) members=$2; shift ;;
+    --messages) messages=$2; shift ;;
+    --group-window) group_window=$2; shift ;;
     --connections) connections=$2; shift ;;
     --hold) hold=$2; shift ;;
-    -h|--help) sed -n '2,20p' "$0"; exit 0 ;;
+    -h|--help) sed -n '2,23p' "$0"; exit 0 ;;
     *) echo "bench.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
   esac
   shift
@@ -87,7 +96,10 @@ field() { sed -E "s/.*\"$2\":([0-9.e+-]+).*/\1/" "$1"; }
 if [[ $offline -gt 0 || $connections -gt 0 || $group -gt 0 ]]; then
   # natterd and the generator each need one fd per socket.
   ulimit -n "$(ulimit -Hn)"
+  [[ -n $members ]] || members=$(( smoke ? 20 : 200 ))
+  [[ -n $messages ]] || messages=$(( smoke ? 50 : 200 ))
   users=$(( connections > 2 ? connections : 2 ))
+  [[ $group -gt 0 && $members -gt $users ]] && users=$members
   "$NATTERD" admin seed-users --count "$users" --prefix bench --data "$tmp/data" >"$tmp/users.jsonl" 2>"$tmp/seed.log" \
     || { cat "$tmp/seed.log" >&2; exit 1; }
   start natterd "$NATTERD" --listen 127.0.0.1:0 --data "$tmp/data" --threads "$threads" --drain-grace 0 \
@@ -110,9 +122,25 @@ if [[ $offline -gt 0 || $connections -gt 0 || $group -gt 0 ]]; then
     jq -r '"connections  \(.connected) of \(.count) in \(.connect_s*1000|floor) ms (\(.connect_per_s|floor)/s); natterd RSS \(.server_rss_before_bytes/1048576*10|floor/10) -> \(.server_rss_after_bytes/1048576*10|floor/10) MiB = \(.server_rss_per_connection_bytes|floor) B/connection; kernel TCP mem \(.kernel_tcp_mem_before_bytes/1048576*10|floor/10) -> \(.kernel_tcp_mem_after_bytes/1048576*10|floor/10) MiB = \(.kernel_tcp_mem_per_connection_bytes|floor) B/connection; kernel socket slabs \(.kernel_socket_slab_per_connection_bytes // 0|floor) B/connection, SUnreclaim \(.kernel_sunreclaim_per_connection_bytes|floor) B/connection (both ends)"' "$tmp/connections.json"
   fi
   if [[ $group -gt 0 ]]; then
-    "$NATTER_BENCH" group --users "$tmp/users.jsonl" --target "127.0.0.1:$natterd_port" --json >"$tmp/group.json" \
+    if [[ $smoke -eq 0 ]]; then
+      # The baseline: 1:1 deliveries/s of the same M users (M/2 pairs) on the same natterd, just before.
+      echo "bench.sh: group baseline, direct closed loop on the same $members users ($((members / 2)) pairs, window $window, ${duration}s)" >&2
+      "$NATTER_BENCH" direct --users "$tmp/users.jsonl" --target "127.0.0.1:$natterd_port" --pairs $((members / 2)) \
+        --window "$window" --duration "$duration" --json "${progress[@]}" >"$tmp/group_baseline.json" \
+        || { echo "bench.sh: the group's direct baseline failed:" >&2; cat "$tmp/group_baseline.json" >&2; exit 1; }
+    fi
+    echo "bench.sh: group, $members members, $messages messages from member 0, closed loop window $group_window, --verify (natterd with $threads threads, sqlite synchronous=$synchronous)" >&2
+    "$NATTER_BENCH" group --users "$tmp/users.jsonl" --target "127.0.0.1:$natterd_port" --members "$members" \
+      --messages "$messages" --window "$group_window" --verify --json "${progress[@]}" >"$tmp/group.json" \
       || { echo "bench.sh: the group run failed:" >&2; cat "$tmp/group.json" >&2; exit 1; }
-    jq -r '"group  \(if .skipped then "skipped: \(.reason)" else "ran" end)"' "$tmp/group.json"
+    if [[ $smoke -eq 0 ]]; then
+      jq -r '"direct \(.pairs) pairs (baseline): \(.throughput_msgs_per_s|floor) deliveries/s, p50 \(.latency.p50_ns/1e3|floor/1e3) ms, p99 \(.latency.p99_ns/1e3|floor/1e3) ms"' "$tmp/group_baseline.json"
+    fi
+    jq -r '"group  \(.members) members x \(.messages) messages: \(.delivered) of \(.deliveries_expected) deliveries in \(.duration_s*1000|floor) ms (\(.deliveries_per_s|floor) deliveries/s; \(.sends_per_s|floor) sends/s), send->delivery p50 \(.latency.p50_ns/1e3|floor/1e3) ms, p99 \(.latency.p99_ns/1e3|floor/1e3) ms, max \(.latency.max_ns/1e3|floor/1e3) ms; \(.receipts) receipts to the sender; verify \(if .verify.ok then "OK" else "FAILED" end)"' "$tmp/group.json"
+    if [[ $smoke -eq 0 ]]; then
+      g=$(jq -r .deliveries_per_s "$tmp/group.json") d=$(jq -r .throughput_msgs_per_s "$tmp/group_baseline.json")
+      awk -v g="$g" -v d="$d" 'BEGIN { printf "ratio  %.3f (group fan-out deliveries/s / direct deliveries/s)\n", (d > 0 ? g / d : 0) }'
+    fi
   fi
   if [[ -n $out ]]; then
     mkdir -p "$out"

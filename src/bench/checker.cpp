@@ -12,7 +12,13 @@ void note(CheckReport& r, std::string what) {
 
 void Checker::on_sent(const std::string& recipient_device, const std::string& message_id,
                       const std::string& conversation, std::uint64_t seq) {
-    sent_[message_id] = Sent{recipient_device, conversation, seq};
+    on_sent(std::make_shared<const std::vector<std::string>>(1, recipient_device), message_id, conversation, seq);
+}
+
+void Checker::on_sent(Devices recipient_devices, const std::string& message_id, const std::string& conversation,
+                      std::uint64_t seq) {
+    if (!recipient_devices) recipient_devices = std::make_shared<const std::vector<std::string>>();
+    sent_[message_id] = Sent{std::move(recipient_devices), conversation, seq};
 }
 
 void Checker::on_message(const std::string& device, const std::string& message_id, const std::string& conversation,
@@ -41,10 +47,13 @@ CheckReport Checker::check() const {
     r.received = received_;
     r.devices = devices_.size();
     for (const auto& [id, s] : sent_) {
-        auto d = devices_.find(s.device);
-        if (d == devices_.end() || !d->second.seen.contains(id)) {
-            ++r.lost;
-            note(r, "lost: message " + id + " (" + s.conversation + " seq " + std::to_string(s.seq) + ") never reached device " + s.device);
+        r.expected += s.devices->size();
+        for (const auto& device : *s.devices) {
+            auto d = devices_.find(device);
+            if (d == devices_.end() || !d->second.seen.contains(id)) {
+                ++r.lost;
+                note(r, "lost: message " + id + " (" + s.conversation + " seq " + std::to_string(s.seq) + ") never reached device " + device);
+            }
         }
     }
     for (const auto& [device, d] : devices_) {

@@ -3,9 +3,13 @@
 // and every `message` a run sees and proves, per recipient device, the
 // delivery invariants of DESIGN.md: no loss, nothing shown twice, and each
 // conversation's messages in a gapless seq run linked by prev_message_id.
-// Plain data in, a report out: no sockets, no Beast, so unit tests drive it.
+// A message may be owed to many devices (a group's fan-out): each of them
+// must get it once, at the seq its `sent` gave, so every member sees the
+// group's one order. Plain data in, a report out: no sockets, no Beast, so
+// unit tests drive it.
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <unordered_map>
 #include <vector>
@@ -14,10 +18,11 @@ namespace natter::bench {
 
 struct CheckReport {
     std::uint64_t sent = 0;        // `sent` answers recorded
+    std::uint64_t expected = 0;    // (message, recipient device) deliveries owed
     std::uint64_t received = 0;    // `message` frames recorded (duplicates included)
     std::uint64_t devices = 0;     // recipient devices seen
     std::uint64_t runs = 0;        // (device, conversation) runs checked
-    std::uint64_t lost = 0;        // sent, never reached its recipient device
+    std::uint64_t lost = 0;        // (message, device) owed and never delivered
     std::uint64_t duplicates = 0;  // same message_id twice to a device on one connection
     std::uint64_t order = 0;       // seq gap, reorder or prev_message_id mismatch
     std::uint64_t mismatched = 0;  // a message whose conversation/seq differs from its `sent`
@@ -28,9 +33,15 @@ struct CheckReport {
 
 class Checker {
 public:
+    using Devices = std::shared_ptr<const std::vector<std::string>>;
+
     // A `sent` answer: `message_id` got `seq` in `conversation`, and must reach `recipient_device`.
     void on_sent(const std::string& recipient_device, const std::string& message_id,
                  const std::string& conversation, std::uint64_t seq);
+    // The same for a message owed to every device in `recipient_devices` (a
+    // group's members; one list may be shared by all of a run's messages).
+    void on_sent(Devices recipient_devices, const std::string& message_id, const std::string& conversation,
+                 std::uint64_t seq);
     // A `message` frame arrived at `device`.
     void on_message(const std::string& device, const std::string& message_id, const std::string& conversation,
                     std::uint64_t seq, const std::string& prev_message_id);
@@ -41,7 +52,8 @@ public:
 
 private:
     struct Sent {
-        std::string device, conversation;
+        Devices devices;
+        std::string conversation;
         std::uint64_t seq;
     };
     struct Arrival {

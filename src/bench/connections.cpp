@@ -229,7 +229,7 @@ void Connections::on_ended(WsConn& c) {
 }
 
 void Connections::on_frame(WsConn& c, std::string_view text) {
-    auto type = scan_string(text, "type");
+    auto type = frame_type(text);
     if (!type) return;
     if (*type == "message") {  // an earlier run's leftovers: ack them like a client would
         if (auto mid = scan_string(text, "message_id")) {

@@ -262,7 +262,7 @@ void Run::on_ended(Conn& c) {
 }
 
 void Run::on_frame(Conn& c, std::string_view text) {
-    auto type = scan_string(text, "type");
+    auto type = frame_type(text);
     if (!type) return;
     if (*type == "message") return on_message(c, text);
     if (*type == "sent") return on_sent(c, text);

@@ -2,7 +2,7 @@
 //   natter-bench direct --users FILE --target 127.0.0.1:PORT [--window W | --rate R] [--duration S] [--verify] [--json]
 //   natter-bench offline --users FILE --target 127.0.0.1:PORT --count K [--window W] [--json]
 //   natter-bench connections --users FILE --target 127.0.0.1:PORT --count N [--server-pid PID] [--hold S] [--json]
-//   natter-bench group --users FILE --target 127.0.0.1:PORT [--members M] [--json]   (skips until groups exist)
+//   natter-bench group --users FILE --target 127.0.0.1:PORT [--members M] [--messages N] [--window W | --rate R] [--verify] [--json]
 //   natter-bench relay --listen 127.0.0.1:PORT [--threads N]
 
 #include "bench/direct.hpp"
@@ -56,11 +56,21 @@ int main(int argc, char** argv) {
     direct->add_flag("--progress,!--no-progress", d.progress, "the once-a-second progress line on stderr (default on)");
 
     natter::bench::GroupOptions grp;
-    auto* group = app.add_subcommand("group", "one sender into a group of M members (skips while the server has no groups)");
-    group->add_option("--users", users_file, "JSON lines from `natterd admin seed-users`")->required();
+    auto* group = app.add_subcommand("group", "user 0 creates a group of M members and sends N messages into it; fan-out rate and latency");
+    group->add_option("--users", users_file, "JSON lines from `natterd admin seed-users` (the first M are the members)")->required();
     group->add_option("--target", target, "natterd address, HOST:PORT (loopback only)")->capture_default_str();
-    group->add_option("--members", grp.members, "group size")->capture_default_str();
+    group->add_option("--members", grp.members, "group size, the sender included (natterd's --max-group-members: 200 by default)")->capture_default_str();
+    group->add_option("--messages", grp.messages, "messages user 0 sends into the group")->capture_default_str();
+    group->add_option("--rate", grp.rate, "open loop: sends/s (0: closed loop)")->capture_default_str();
+    group->add_option("--window", grp.window, "closed loop: messages not yet delivered to every member")->capture_default_str();
+    group->add_option("--ack-batch", grp.ack_batch, "ack when this many messages are pending (else every 20 ms)")->capture_default_str();
+    group->add_option("--connect-timeout", grp.connect_timeout_s, "seconds to create the group and connect and drain every member")->capture_default_str();
+    group->add_option("--timeout", grp.timeout_s, "seconds from the first send until every delivery")->capture_default_str();
+    group->add_option("--source-ips", grp.source_ips, "distinct 127.x.y.z source addresses (0: one per socket)")->capture_default_str();
+    group->add_option("--name", grp.name, "the group's name (the run's tag is appended)")->capture_default_str();
+    group->add_flag("--verify", grp.verify, "check that every member got every message once, in the group's seq order");
     group->add_flag("--json", json, "print the report as one JSON object instead of a table");
+    group->add_flag("--progress,!--no-progress", grp.progress, "the once-a-second progress line on stderr (default on)");
 
     natter::bench::OfflineOptions off;
     auto* offline = app.add_subcommand("offline", "queue K messages for an offline device, then connect it and time the drain");
@@ -111,6 +121,8 @@ int main(int argc, char** argv) {
             if (!loopback(host)) throw std::runtime_error("--target must be a loopback address (127.x.y.z)");
             nlohmann::json report;
             if (group->parsed()) {
+                if (grp.ack_batch == 0 || grp.ack_batch > 1024) throw std::runtime_error("--ack-batch must be 1..1024");
+                if (grp.rate < 0) throw std::runtime_error("--rate must not be negative");
                 grp.host = host;
                 grp.port = port;
                 grp.users = natter::bench::read_users_file(users_file);

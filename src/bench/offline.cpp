@@ -120,7 +120,7 @@ void Offline::tick() {
 }
 
 void Offline::on_frame(WsConn& c, std::string_view text) {
-    auto type = scan_string(text, "type");
+    auto type = frame_type(text);
     if (!type) return;
     if (*type == "message") return on_message(c, text);
     if (c.index() == kSender) {

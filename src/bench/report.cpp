@@ -61,13 +61,22 @@ std::string to_table(const RunResult& r) {
     return o.str();
 }
 
+nlohmann::json latency_json(const Histogram& h) {
+    nlohmann::json lat = {{"count", h.count()}, {"mean_ns", h.mean()}, {"min_ns", h.min()}, {"max_ns", h.max()}};
+    lat["p50_ns"] = h.percentile(50);
+    lat["p90_ns"] = h.percentile(90);
+    lat["p99_ns"] = h.percentile(99);
+    lat["p99_9_ns"] = h.percentile(99.9);
+    return lat;
+}
+
+nlohmann::json check_json(const CheckReport& c) {
+    return {{"ok", c.ok()}, {"sent", c.sent}, {"expected", c.expected}, {"received", c.received},
+            {"devices", c.devices}, {"runs", c.runs}, {"lost", c.lost}, {"duplicates", c.duplicates},
+            {"order", c.order}, {"mismatched", c.mismatched}, {"examples", c.examples}};
+}
+
 nlohmann::json to_json(const RunResult& r) {
-    nlohmann::json lat = {{"count", r.latency.count()}, {"mean_ns", r.latency.mean()},
-                          {"min_ns", r.latency.min()}, {"max_ns", r.latency.max()}};
-    lat["p50_ns"] = r.latency.percentile(50);
-    lat["p90_ns"] = r.latency.percentile(90);
-    lat["p99_ns"] = r.latency.percentile(99);
-    lat["p99_9_ns"] = r.latency.percentile(99.9);
     nlohmann::json j = {{"scenario", r.scenario}, {"target", r.target}, {"mode", r.mode},
                         {"window", r.window}, {"rate", r.rate}, {"connections", r.connections},
                         {"pairs", r.pairs}, {"connect_s", r.connect_s}, {"duration_s", r.duration_s},
@@ -76,13 +85,8 @@ nlohmann::json to_json(const RunResult& r) {
                         {"throughput_msgs_per_s", r.throughput()}, {"stale", r.stale},
                         {"ack_frames", r.ack_frames}, {"backlog_skips", r.backlog_skips},
                         {"disconnects", r.disconnects}, {"drained", r.drained},
-                        {"error_examples", r.error_examples}, {"latency", lat}, {"ok", r.ok()}};
-    if (r.check) {
-        const auto& c = *r.check;
-        j["verify"] = {{"ok", c.ok()}, {"sent", c.sent}, {"received", c.received}, {"devices", c.devices},
-                       {"runs", c.runs}, {"lost", c.lost}, {"duplicates", c.duplicates}, {"order", c.order},
-                       {"mismatched", c.mismatched}, {"examples", c.examples}};
-    }
+                        {"error_examples", r.error_examples}, {"latency", latency_json(r.latency)}, {"ok", r.ok()}};
+    if (r.check) j["verify"] = check_json(*r.check);
     return j;
 }
 

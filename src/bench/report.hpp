@@ -43,4 +43,9 @@ struct RunResult {
 std::string to_table(const RunResult& r);
 nlohmann::json to_json(const RunResult& r);
 
+// A latency histogram (ns) as {count, mean_ns, min_ns, max_ns, p50_ns, p90_ns, p99_ns, p99_9_ns}.
+nlohmann::json latency_json(const Histogram& h);
+// A delivery check as the `verify` object of the JSON reports.
+nlohmann::json check_json(const CheckReport& c);
+
 }  // namespace natter::bench

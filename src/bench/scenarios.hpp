@@ -1,7 +1,8 @@
 #pragma once
-// The `offline` and `connections` scenarios (issue 4). Both speak only the
-// public protocol through the shared client connection (ws_conn.hpp) on one
-// io_context thread, and report a flat JSON object (`--json`) or a table.
+// The `offline`, `connections` and `group` scenarios (issue 4). Each speaks
+// only the public protocol through the shared client connection (ws_conn.hpp)
+// on one io_context thread (group also makes one HTTP call, http_client.hpp),
+// and reports a flat JSON object (`--json`) or a table.
 
 #include "bench/users.hpp"
 
@@ -43,17 +44,34 @@ struct ConnectionsOptions {
     bool progress = true;
 };
 
-// group: one sender into a group of `members`. Until the server has groups
-// it probes with one send to a group and reports `skipped` with the reason.
+// group: user 0 creates a group of `members` (itself and users 1..M-1) over
+// HTTP, every member connects and drains its inbox (the creation `system`
+// message, seq 1, acked like everything else), then user 0 sends `messages`
+// into the group, open loop at `rate` or closed loop with `window` messages
+// not yet delivered to every member. Each member acks in batches. Reports
+// the fan-out (deliveries = messages x (M-1) member devices) per second and
+// send -> delivery latency; `verify` proves every member got every message
+// once, at the seq its `sent` gave, gapless from the creation message.
 struct GroupOptions {
     std::string host = "127.0.0.1";
     std::uint16_t port = 0;
-    std::vector<BenchUser> users;
-    std::uint64_t members = 50;
+    std::vector<BenchUser> users;     // the first `members`; user 0 creates the group and sends
+    std::uint64_t members = 50;       // group size, the creator included
+    std::uint64_t messages = 1000;    // sends into the group
+    double rate = 0;                  // > 0: open loop, sends/s; 0: closed loop
+    std::uint64_t window = 16;        // closed loop: messages not yet delivered to every member
+    std::uint64_t ack_batch = 64;     // ack when this many are pending, or on the 20 ms tick
+    std::uint64_t max_connecting = 128;
+    std::uint64_t source_ips = 0;     // distinct 127.x.y.z source addresses; 0: one per socket
+    double connect_timeout_s = 60;    // creating the group, connecting and draining every member
+    double timeout_s = 120;           // from the first send until every delivery
+    std::string name = "natter-bench";  // the group's name (the run's tag is appended)
+    bool verify = false;
+    bool progress = true;
 };
 
 // Each returns its report; "ok" says whether the run delivered everything
-// (offline) or held every connection (connections). Throws
+// (offline, group) or held every connection (connections). Throws
 // std::runtime_error when it cannot start.
 nlohmann::json run_offline(const OfflineOptions& o);
 nlohmann::json run_connections(const ConnectionsOptions& o);

@@ -33,8 +33,18 @@ public:
     // 8 hex digits naming this run, for bodies a scenario wants to recognise.
     const std::string& run_tag() const { return run_tag_; }
 
-    // Send number `n` of this run; `body` is put in as is (no JSON escaping).
+    // Send number `n` of this run to a user; `body` is put in as is (no JSON escaping).
     std::string frame(std::uint64_t n, std::string_view to_user, std::string_view body) const {
+        return build(n, R"(","to":{"user":")", to_user, body);
+    }
+
+    // Send number `n` of this run to a group (`to: {"group": id}`).
+    std::string group_frame(std::uint64_t n, std::string_view group_id, std::string_view body) const {
+        return build(n, R"(","to":{"group":")", group_id, body);
+    }
+
+private:
+    std::string build(std::uint64_t n, std::string_view to_prefix, std::string_view to_id, std::string_view body) const {
         char tail[24];
         std::snprintf(tail, sizeof tail, "%04x-%012llx", static_cast<unsigned>((n >> 48) & 0xffff),
                       static_cast<unsigned long long>(n & 0xffffffffffffULL));
@@ -45,15 +55,14 @@ public:
         f += R"(","client_msg_id":")";
         f += uuid_prefix_;
         f += tail;
-        f += R"(","to":{"user":")";
-        f += to_user;
+        f += to_prefix;
+        f += to_id;
         f += R"("},"body":")";
         f += body;
         f += R"("})";
         return f;
     }
 
-private:
     std::string uuid_prefix_, run_tag_;
 };
 

@@ -1,6 +1,7 @@
 // The delivery checker must catch each violation it exists for (loss,
-// duplicate, reorder, broken prev link) and pass a clean run; the histogram
-// and the frame scanner it relies on are checked alongside.
+// duplicate, reorder, broken prev link, and for a group's fan-out a member
+// missing a message or seeing another order) and pass a clean run; the
+// histogram and the frame scanners it relies on are checked alongside.
 
 #include "bench/checker.hpp"
 #include "bench/frame_scan.hpp"
@@ -9,6 +10,8 @@
 
 #include <gtest/gtest.h>
 
+#include <memory>
+#include <optional>
 #include <sstream>
 
 namespace natter::bench {
@@ -151,6 +154,72 @@ TEST(Checker, KeepsConversationsApart) {
     EXPECT_EQ(r.runs, 2u);
 }
 
+// A group: one message owed to several devices, each checked on its own.
+std::shared_ptr<const std::vector<std::string>> devices(std::initializer_list<std::string> d) {
+    return std::make_shared<const std::vector<std::string>>(d);
+}
+
+TEST(Checker, GroupFanOutCleanRunPasses) {
+    Checker c;
+    const std::string g = "g:7";
+    auto all = devices({"30", "31", "32"});
+    auto others = devices({"31", "32"});
+    c.on_sent(all, "s1", g, 1);  // the creation message, to every member
+    c.on_sent(others, "m2", g, 2);
+    c.on_sent(others, "m3", g, 3);
+    c.on_message("30", "s1", g, 1, "0");
+    for (const char* d : {"31", "32"}) {
+        c.on_message(d, "s1", g, 1, "0");
+        c.on_message(d, "m2", g, 2, "s1");
+        c.on_message(d, "m3", g, 3, "m2");
+    }
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+    EXPECT_EQ(r.sent, 3u);
+    EXPECT_EQ(r.expected, 7u);
+    EXPECT_EQ(r.devices, 3u);
+    EXPECT_EQ(r.runs, 3u);
+}
+
+TEST(Checker, GroupCatchesOneMemberMissingOne) {
+    Checker c;
+    const std::string g = "g:7";
+    c.on_sent(devices({"31", "32"}), "m1", g, 1);
+    c.on_sent(devices({"31", "32"}), "m2", g, 2);
+    c.on_message("31", "m1", g, 1, "0");
+    c.on_message("31", "m2", g, 2, "m1");
+    c.on_message("32", "m1", g, 1, "0");
+    auto r = c.check();
+    EXPECT_EQ(r.lost, 1u);
+    ASSERT_FALSE(r.examples.empty());
+    EXPECT_NE(r.examples.front().find("device 32"), std::string::npos);
+}
+
+TEST(Checker, GroupCatchesAMemberWithAnotherOrder) {
+    // Member 32 sees m2 at seq 1: not the group's one order.
+    Checker c;
+    const std::string g = "g:7";
+    c.on_sent(devices({"31", "32"}), "m1", g, 1);
+    c.on_sent(devices({"31", "32"}), "m2", g, 2);
+    c.on_message("31", "m1", g, 1, "0");
+    c.on_message("31", "m2", g, 2, "m1");
+    c.on_message("32", "m2", g, 1, "0");
+    c.on_message("32", "m1", g, 2, "m2");
+    auto r = c.check();
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.mismatched, 2u);
+}
+
+TEST(Checker, GroupCatchesDuplicateAtOneMember) {
+    Checker c;
+    const std::string g = "g:7";
+    c.on_sent(devices({"31", "32"}), "m1", g, 1);
+    c.on_message("31", "m1", g, 1, "0");
+    c.on_message("32", "m1", g, 1, "0");
+    c.on_message("32", "m1", g, 1, "0");
+    EXPECT_EQ(c.check().duplicates, 1u);
+}
+
 TEST(Histogram, BucketsAreContiguousAndTight) {
     for (std::size_t i = 1; i < 3000; ++i) {
         ASSERT_EQ(Histogram::lowest_in(i), Histogram::highest_in(i - 1) + 1) << i;
@@ -189,6 +258,38 @@ TEST(FrameScan, ReadsNatterdFrames) {
     EXPECT_EQ(scan_uint(f, "seq"), 3u);
     EXPECT_EQ(scan_string(f, "body"), "nb 42");
     EXPECT_EQ(scan_raw_string(R"({"body":"a\"b","x":1})", "body"), R"("a\"b")");
+}
+
+TEST(FrameScan, TopLevelSkipsNestedKeys) {
+    // A system message: its event has a `type` and `user` of its own, before the frame's.
+    std::string_view f =
+        R"({"client_msg_id":"c","conversation_id":"g:5","event":{"by":"1","members":["1","2"],"name":"n \"x\" {","type":"created"},)"
+        R"("from":{"device":"9","user":"1"},"kind":"system","message_id":"77","prev_message_id":"0","seq":1,)"
+        R"("to":{"group":"5"},"ts":5,"type":"message"})";
+    EXPECT_EQ(scan_string(f, "type"), "created");  // why the flat scan is not enough
+    std::string type, kind, to;
+    std::optional<std::string> seq;
+    bool ok = scan_top_level(f, [&](std::string_view k, std::string_view v, bool is_string) {
+        if (k == "type") type = v;
+        if (k == "kind") kind = v;
+        if (k == "to") to = v;
+        if (k == "seq" && !is_string) seq = std::string(v);
+    });
+    EXPECT_TRUE(ok);
+    EXPECT_EQ(type, "message");
+    EXPECT_EQ(kind, "system");
+    EXPECT_EQ(to, R"({"group":"5"})");
+    EXPECT_EQ(seq, "1");
+    EXPECT_EQ(frame_type(f), "message");
+    EXPECT_EQ(frame_type(R"({"remaining":0,"type":"sync_done"})"), "sync_done");
+    EXPECT_EQ(frame_type("not json"), std::nullopt);
+    int calls = 0;
+    EXPECT_TRUE(scan_top_level(" { } ", [&](auto, auto, bool) { ++calls; }));
+    EXPECT_EQ(calls, 0);
+    EXPECT_TRUE(scan_top_level(R"({"a" : true , "b":[1,{"c":"]"}] })", [&](auto, auto, bool) { ++calls; }));
+    EXPECT_EQ(calls, 2);
+    for (std::string_view bad : {"", "[1]", R"({"a":})", R"({"a":"x")", R"({"a":{"b":1})", R"({"a" 1})"})
+        EXPECT_FALSE(scan_top_level(bad, [](auto, auto, bool) {})) << bad;
 }
 
 TEST(Users, ReadsSeedOutputAndRejectsBadLines) {
