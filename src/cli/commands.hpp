@@ -26,6 +26,28 @@ struct SendOptions {
     std::vector<std::string> words;  // TEXT...
 };
 
+struct ListenOptions {
+    std::optional<long long> count;  // --count N
+    bool notices = false;            // --notices: receipt, typing, presence frames on stdout too
+};
+
+struct ChatOptions {
+    std::string user;   // USER
+    std::string group;  // --group ID
+};
+
+struct GroupOptions {
+    std::string name;                // create NAME
+    std::vector<std::string> users;  // create USER..., add/remove USER
+    std::string group;               // GROUP_ID
+    bool json = false;               // show --json
+};
+
+struct ReceiptsOptions {
+    std::string conversation;
+    bool json = false;
+};
+
 struct HistoryOptions {
     std::string conversation;
     std::optional<long long> before_seq;
@@ -39,8 +61,14 @@ int run_logout(const Globals& g);
 int run_devices(const Globals& g);
 int run_devices_remove(const Globals& g, const std::string& device_id);
 int run_send(const Globals& g, const SendOptions& o);
-int run_listen(const Globals& g, std::optional<long long> count);
-int run_chat(const Globals& g, const std::string& user);
+int run_listen(const Globals& g, const ListenOptions& o);
+int run_chat(const Globals& g, const ChatOptions& o);
+int run_group_create(const Globals& g, const GroupOptions& o);
+int run_group_show(const Globals& g, const GroupOptions& o);
+int run_group_add(const Globals& g, const GroupOptions& o);
+int run_group_remove(const Globals& g, const GroupOptions& o);
+int run_group_leave(const Globals& g, const GroupOptions& o);
+int run_receipts(const Globals& g, const ReceiptsOptions& o);
 int run_history(const Globals& g, const HistoryOptions& o);
 int run_conversations(const Globals& g, bool json);
 

@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <csignal>
 #include <thread>
+#include <utility>
 
 #include "event_loop_impl.hpp"
 
@@ -80,34 +81,53 @@ void EventLoop::on_signal(std::function<void(int)> fn) {
     wait_signal(*impl_);
 }
 
-void EventLoop::read_lines(int fd, std::function<void(std::optional<std::string>)> on_line) {
+namespace {
+
+// A detached thread reading `fd`: each chunk to `on_chunk`, then nullopt at
+// end of file. A read() on a terminal cannot be interrupted portably; the
+// thread ends with the process, and posts nothing once the loop is gone.
+void start_reader(EventLoop::Impl& impl, int fd, std::function<void(std::optional<std::string>)> on_chunk) {
     auto state = std::make_shared<LineReaderState>();
-    impl_->reader = state;
-    auto* ioc = &impl_->ioc;
-    auto deliver = [state, ioc, on_line = std::move(on_line)](std::optional<std::string> line) {
-        std::lock_guard lock(state->mutex);
-        if (state->alive) net::post(*ioc, [on_line, line = std::move(line)] { on_line(line); });
-    };
-    // Detached: a read() on a terminal cannot be interrupted portably; the
-    // thread ends with the process, and posts nothing once the loop is gone.
-    std::thread([fd, deliver] {
-        std::string pending;
-        char chunk[4096];
+    impl.reader = state;
+    auto* ioc = &impl.ioc;
+    std::thread([fd, state, ioc, on_chunk = std::move(on_chunk)] {
+        auto deliver = [&](std::optional<std::string> chunk) {
+            std::lock_guard lock(state->mutex);
+            if (state->alive) net::post(*ioc, [on_chunk, chunk = std::move(chunk)] { on_chunk(chunk); });
+        };
+        char buf[4096];
         for (;;) {
-            auto n = ::read(fd, chunk, sizeof chunk);
+            auto n = ::read(fd, buf, sizeof buf);
             if (n < 0 && errno == EINTR) continue;
             if (n <= 0) break;
-            pending.append(chunk, std::size_t(n));
-            for (auto nl = pending.find('\n'); nl != std::string::npos; nl = pending.find('\n')) {
-                std::string line = pending.substr(0, nl);
-                pending.erase(0, nl + 1);
-                if (!line.empty() && line.back() == '\r') line.pop_back();
-                deliver(std::move(line));
-            }
+            deliver(std::string(buf, std::size_t(n)));
         }
-        if (!pending.empty()) deliver(std::move(pending));
         deliver(std::nullopt);
     }).detach();
+}
+
+}  // namespace
+
+void EventLoop::read_lines(int fd, std::function<void(std::optional<std::string>)> on_line) {
+    // Split on the loop: the reader thread only moves bytes.
+    auto pending = std::make_shared<std::string>();
+    start_reader(*impl_, fd, [pending, on_line = std::move(on_line)](std::optional<std::string> chunk) {
+        if (!chunk) {
+            if (!pending->empty()) on_line(std::exchange(*pending, std::string()));
+            return on_line(std::nullopt);
+        }
+        pending->append(*chunk);
+        for (auto nl = pending->find('\n'); nl != std::string::npos; nl = pending->find('\n')) {
+            std::string line = pending->substr(0, nl);
+            pending->erase(0, nl + 1);
+            if (!line.empty() && line.back() == '\r') line.pop_back();
+            on_line(std::move(line));
+        }
+    });
+}
+
+void EventLoop::read_bytes(int fd, std::function<void(std::optional<std::string>)> on_bytes) {
+    start_reader(*impl_, fd, std::move(on_bytes));
 }
 
 }  // namespace natter::cli

@@ -39,6 +39,9 @@ public:
     // A reader thread reads `fd` and posts each line (without '\n'), then
     // nullopt at end of file. Never blocks the loop.
     void read_lines(int fd, std::function<void(std::optional<std::string>)> on_line);
+    // The same, but the bytes as read (keys pressed on a raw terminal), then
+    // nullopt at end of file. One reader per loop: read_lines or read_bytes.
+    void read_bytes(int fd, std::function<void(std::optional<std::string>)> on_bytes);
 
     struct Impl;
     Impl& impl() { return *impl_; }

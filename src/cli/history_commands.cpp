@@ -4,6 +4,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "describe.hpp"
 #include "errors.hpp"
 #include "text_format.hpp"
 #include "users.hpp"
@@ -12,34 +13,30 @@ namespace natter::cli {
 
 namespace {
 
-bool is_conversation_id(const std::string& s) {
-    auto digits = [](const std::string& part) { return is_id(part); };
-    if (s.rfind("g:", 0) == 0) return digits(s.substr(2));
-    if (s.rfind("d:", 0) != 0) return false;
-    auto colon = s.find(':', 2);
-    return colon != std::string::npos && digits(s.substr(2, colon - 2)) && digits(s.substr(colon + 1));
-}
-
-// A conversation id as given, or the 1:1 conversation with a user.
-std::string conversation_for(Api& api, const std::string& arg) {
-    if (arg.rfind("d:", 0) == 0 || arg.rfind("g:", 0) == 0) {
-        if (!is_conversation_id(arg)) throw CliError(kExitUsage, "\"" + arg + "\" is not a conversation id (d:ID:ID or g:ID)");
-        return arg;
-    }
-    return direct_conversation(api.creds().user_id, resolve_user(api, arg).id);
-}
-
-// "[date] name: text" for a message object of the HTTP API.
+// "[date] #seq name: text" (or "* alice added carol") for a message object of the HTTP API.
 std::string message_line(NameCache& names, const json& m) {
+    std::string head = "[" + date_time(int_field(m, "ts")) + "] #" + std::to_string(int_field(m, "seq")) + " ";
+    if (str_field(m, "kind") == "system")
+        return head + "* " + event_text(m, [&names](const std::string& id) { return names.name_of(id); });
     auto from = str_field(m.value("from", json::object()), "user");
     auto body = str_field(m, "body", "(" + str_field(m, "kind", "message") + ")");
-    return "[" + date_time(int_field(m, "ts")) + "] #" + std::to_string(int_field(m, "seq")) + " " +
-           printable(names.name_of(from), "") + ": " + printable(body);
+    return head + printable(names.name_of(from), "") + ": " + printable(body);
+}
+
+// "group \"Friends\" (123)"; "group 123" when the group cannot be read (no longer a member).
+std::string group_title(Api& api, const std::string& group_id) {
+    try {
+        auto name = str_field(api.call("GET", "/v1/groups/" + group_id), "name");
+        if (!name.empty()) return "group \"" + name + "\" (" + group_id + ")";
+    } catch (const CliError& e) {
+        if (e.exit_code() == kExitAuth) throw;
+    }
+    return "group " + group_id;
 }
 
 // The title of a conversation: the other person, yourself, or the group.
-std::string title(NameCache& names, const std::string& me, const std::string& conversation) {
-    if (conversation.rfind("g:", 0) == 0) return "group " + conversation.substr(2);
+std::string title(Api& api, NameCache& names, const std::string& me, const std::string& conversation) {
+    if (conversation.rfind("g:", 0) == 0) return is_conversation_id(conversation) ? group_title(api, conversation.substr(2)) : conversation;
     if (!is_conversation_id(conversation)) return conversation;
     auto colon = conversation.find(':', 2);
     auto a = conversation.substr(2, colon - 2), b = conversation.substr(colon + 1);
@@ -82,7 +79,7 @@ int run_conversations(const Globals& g, bool as_json) {
             continue;
         }
         auto id = str_field(c, "conversation_id");
-        std::cout << id << "  " << printable(title(names, api.creds().user_id, id), "");
+        std::cout << id << "  " << printable(title(api, names, api.creds().user_id, id), "");
         if (auto unread = int_field(c, "unread")) std::cout << "  (" << unread << " unread)";
         if (c.contains("last_message") && c["last_message"].is_object())
             std::cout << "\n    " << shorten(message_line(names, c["last_message"]), 100);

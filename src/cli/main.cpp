@@ -35,8 +35,10 @@ struct Cli {
     RegisterOptions reg;
     LoginOptions login;
     SendOptions send;
-    std::optional<long long> count;
-    std::string chat_user;
+    ListenOptions listen;
+    ChatOptions chat;
+    GroupOptions group;
+    ReceiptsOptions receipts;
     std::string device_to_remove;
     HistoryOptions history;
     bool conversations_json = false;
@@ -51,6 +53,7 @@ struct Cli {
             ->capture_default_str();
         add_accounts();
         add_messaging();
+        add_groups();
         add_history();
     }
 
@@ -82,19 +85,68 @@ struct Cli {
     }
 
     void add_messaging() {
-        auto* s = app.add_subcommand("send", "send one message and wait until the server has stored it");
-        s->add_option("USER", send.to, "a username (or @username), or a user id")->required();
+        auto* s = app.add_subcommand("send", "send one message (to USER, or with --group to a group) and wait until "
+                                             "the server has stored it");
+        s->add_option("USER", send.to, "a username (or @username), or a user id; none with --group");
         s->add_option("TEXT", send.words, "the message; the words are joined with spaces");
-        s->add_option("--group", send.group, "send to this group id instead (then no USER)");
+        s->add_option("--group", send.group, "send to this group (its id, or g:ID) instead of a USER");
+        s->footer(std::string("Examples:\n  natter send bob hi bob\n  natter send --group 384817174059098112 hi all\n\n") +
+                  kFooter);
         s->callback([this] { command = [this] { return run_send(globals, send); }; });
 
         auto* l = app.add_subcommand("listen", "print incoming messages as JSON lines, acking them");
-        l->add_option("--count", count, "exit after N messages")->check(CLI::NonNegativeNumber);
-        l->callback([this] { command = [this] { return run_listen(globals, count); }; });
+        l->add_option("--count", listen.count, "exit after N messages")->check(CLI::NonNegativeNumber);
+        l->add_flag("--notices", listen.notices,
+                    "also print receipt, typing and presence frames as JSON lines (not counted by --count)");
+        l->footer(std::string("stdout: each `message` frame as received (group changes are messages of kind \"system\").\n"
+                  "stderr: a readable line for each group change, receipt (\"✓✓ read by bob up to #5 (chat with "
+                  "bob)\") and typing frame.\n\n") +
+                  kFooter);
+        l->callback([this] { command = [this] { return run_listen(globals, listen); }; });
 
-        auto* c = app.add_subcommand("chat", "chat with USER: type lines to send, see messages as they come");
-        c->add_option("USER", chat_user, "a username (or @username), or a user id")->required();
-        c->callback([this] { command = [this] { return run_chat(globals, chat_user); }; });
+        auto* c = app.add_subcommand("chat", "chat with USER, or in a group: type lines to send, see messages, "
+                                             "receipts, presence and typing as they come");
+        c->add_option("USER", chat.user, "a username (or @username), or a user id");
+        c->add_option("--group", chat.group, "chat in this group (its id, or g:ID) instead of with a USER");
+        c->footer(std::string("Shows:\n"
+                              "  [14:05] bob: hi                 a message\n"
+                  "  [14:05] * alice added carol     a group change\n"
+                  "    ✓ #5                          your line is stored as message #5\n"
+                  "    ✓✓ delivered to bob up to #5  bob's device has everything up to #5\n"
+                  "    ✓✓ read by bob up to #5       bob's chat has shown it\n"
+                  "    bob is online / bob was last seen 14:02 / bob is typing...\n"
+                  "What chat shows is marked read. On a terminal the others see \"alice is typing...\" while you\n"
+                  "type a line; when stdin is not a terminal, a line /typing says so. /quit or Ctrl-D leaves.\n\n") +
+                  kFooter);
+        c->callback([this] { command = [this] { return run_chat(globals, chat); }; });
+    }
+
+    void add_groups() {
+        auto* gr = app.add_subcommand("group", "create a group, show it, add or remove members, leave it");
+        gr->require_subcommand(1);
+        auto* c = gr->add_subcommand("create", "create a group with you as its admin; prints its group id");
+        c->add_option("NAME", group.name, "the group's name")->required();
+        c->add_option("USER", group.users, "the other members: usernames (or @username) or user ids");
+        c->callback([this] { command = [this] { return run_group_create(globals, group); }; });
+
+        auto* s = gr->add_subcommand("show", "the group's name and members with their roles");
+        s->add_option("GROUP_ID", group.group, "the group id (or g:ID)")->required();
+        s->add_flag("--json", group.json, "the server's answer as JSON");
+        s->callback([this] { command = [this] { return run_group_show(globals, group); }; });
+
+        auto* a = gr->add_subcommand("add", "add a member (admins only); they see the group from now on");
+        a->add_option("GROUP_ID", group.group, "the group id (or g:ID)")->required();
+        a->add_option("USER", group.users, "a username (or @username), or a user id")->required()->expected(1);
+        a->callback([this] { command = [this] { return run_group_add(globals, group); }; });
+
+        auto* r = gr->add_subcommand("remove", "remove a member (admins only)");
+        r->add_option("GROUP_ID", group.group, "the group id (or g:ID)")->required();
+        r->add_option("USER", group.users, "a username (or @username), or a user id")->required()->expected(1);
+        r->callback([this] { command = [this] { return run_group_remove(globals, group); }; });
+
+        auto* l = gr->add_subcommand("leave", "leave the group (the last admin leaving hands it to the longest member)");
+        l->add_option("GROUP_ID", group.group, "the group id (or g:ID)")->required();
+        l->callback([this] { command = [this] { return run_group_leave(globals, group); }; });
     }
 
     void add_history() {
@@ -105,6 +157,12 @@ struct Cli {
         h->add_option("--limit", history.limit, "at most this many (1-200)")->capture_default_str();
         h->add_flag("--json", history.json, "one JSON object per line");
         h->callback([this] { command = [this] { return run_history(globals, history); }; });
+
+        auto* r = app.add_subcommand("receipts", "how far each member of a conversation has received and read it");
+        r->add_option("CONVERSATION", receipts.conversation, "a conversation id (d:ID:ID, g:ID) or a username")
+            ->required();
+        r->add_flag("--json", receipts.json, "one JSON object per member");
+        r->callback([this] { command = [this] { return run_receipts(globals, receipts); }; });
 
         auto* c = app.add_subcommand("conversations", "your conversations, with unread counts");
         c->add_flag("--json", conversations_json, "one JSON object per line");

@@ -5,6 +5,7 @@
 #include <iostream>
 
 #include "commands.hpp"
+#include "describe.hpp"
 #include "errors.hpp"
 #include "event_loop.hpp"
 #include "link.hpp"
@@ -109,12 +110,14 @@ std::string join(const std::vector<std::string>& words) {
 int run_send(const Globals& g, const SendOptions& o) {
     auto words = o.words;
     if (!o.group.empty() && !o.to.empty()) words.insert(words.begin(), o.to);  // no USER with --group
-    if (words.empty()) throw CliError(kExitUsage, "nothing to send: natter send USER TEXT...");
+    if (words.empty())
+        throw CliError(kExitUsage, "nothing to send: natter send USER TEXT..., or natter send --group GROUP_ID TEXT...");
     auto api = Api::signed_in(g);
     json to;
     if (!o.group.empty()) {
-        if (!is_id(o.group)) throw CliError(kExitUsage, "--group needs a group id");
-        to = {{"group", o.group}};
+        auto group = group_id_of(o.group);
+        if (group.empty()) throw CliError(kExitUsage, "--group needs a group id (digits, or g:ID)");
+        to = {{"group", group}};
     } else {
         to = {{"user", resolve_user(api, o.to).id}};
     }

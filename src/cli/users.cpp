@@ -48,6 +48,22 @@ std::string direct_conversation(const std::string& a, const std::string& b) {
     return ua <= ub ? "d:" + a + ":" + b : "d:" + b + ":" + a;
 }
 
+bool is_conversation_id(const std::string& s) {
+    if (s.rfind("g:", 0) == 0) return is_id(s.substr(2));
+    if (s.rfind("d:", 0) != 0) return false;
+    auto colon = s.find(':', 2);
+    return colon != std::string::npos && is_id(s.substr(2, colon - 2)) && is_id(s.substr(colon + 1));
+}
+
+std::string conversation_for(Api& api, const std::string& arg) {
+    if (arg.rfind("d:", 0) == 0 || arg.rfind("g:", 0) == 0) {
+        if (!is_conversation_id(arg))
+            throw CliError(kExitUsage, "\"" + arg + "\" is not a conversation id (d:ID:ID or g:ID)");
+        return arg;
+    }
+    return direct_conversation(api.creds().user_id, resolve_user(api, arg).id);
+}
+
 std::string NameCache::name_of(const std::string& user_id) {
     if (auto it = names_.find(user_id); it != names_.end()) return it->second;
     std::string name = user_id;

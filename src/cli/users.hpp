@@ -22,6 +22,13 @@ User resolve_user(Api& api, const std::string& who, bool lookup = false);
 // d:<low>:<high>, the ids compared as unsigned 64-bit numbers.
 std::string direct_conversation(const std::string& a, const std::string& b);
 
+// d:ID:ID or g:ID.
+bool is_conversation_id(const std::string& s);
+
+// A conversation id as given (d:ID:ID, g:ID), or the 1:1 conversation with
+// a USER. Throws CliError (usage) for a malformed id.
+std::string conversation_for(Api& api, const std::string& arg);
+
 // Percent-encodes a query parameter value.
 std::string url_encode(const std::string& s);
 

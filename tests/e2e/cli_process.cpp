@@ -3,6 +3,9 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <stdlib.h>
+#include <sys/ioctl.h>
+#include <termios.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -43,10 +46,21 @@ std::vector<char*> c_strings(std::vector<std::string>& v) {
 
 }  // namespace
 
-CliProcess::CliProcess(const std::string& binary, const std::vector<std::string>& args, const Env& env) {
+CliProcess::CliProcess(const std::string& binary, const std::vector<std::string>& args, const Env& env, bool terminal) {
     ::signal(SIGPIPE, SIG_IGN);  // writing to a child that exited is an error, not our death
-    int in[2], out[2], err[2];
-    if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
+    int in[2] = {-1, -1}, out[2] = {-1, -1}, err[2];
+    int master = -1;
+    std::string slave;
+    if (terminal) {
+        master = ::posix_openpt(O_RDWR | O_NOCTTY | O_CLOEXEC);
+        if (master < 0 || ::grantpt(master) || ::unlockpt(master)) throw std::runtime_error("pty");
+        slave = ::ptsname(master);
+        winsize size{24, 80, 0, 0};
+        ::ioctl(master, TIOCSWINSZ, &size);
+    } else if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC)) {
+        throw std::runtime_error("pipe");
+    }
+    if (::pipe2(err, O_CLOEXEC)) throw std::runtime_error("pipe");
     std::vector<std::string> argv_s{binary};
     argv_s.insert(argv_s.end(), args.begin(), args.end());
     auto env_s = child_env(env);
@@ -55,8 +69,15 @@ CliProcess::CliProcess(const std::string& binary, const std::vector<std::string>
     if (pid_ < 0) throw std::runtime_error("fork");
     if (pid_ == 0) {
         ::setsid();  // no controlling terminal: /dev/tty cannot be opened
-        ::dup2(in[0], STDIN_FILENO);
-        ::dup2(out[1], STDOUT_FILENO);
+        if (terminal) {
+            int tty = ::open(slave.c_str(), O_RDWR);  // a session leader's first terminal: its controlling one
+            if (tty < 0) ::_exit(127);
+            ::dup2(tty, STDIN_FILENO);
+            ::dup2(tty, STDOUT_FILENO);
+        } else {
+            ::dup2(in[0], STDIN_FILENO);
+            ::dup2(out[1], STDOUT_FILENO);
+        }
         ::dup2(err[1], STDERR_FILENO);
         // Asio's sockets are not close-on-exec: without this the child would
         // hold natterd's listening socket open, and a restart on the same
@@ -66,12 +87,17 @@ CliProcess::CliProcess(const std::string& binary, const std::vector<std::string>
         ::execve(binary.c_str(), argv.data(), envp.data());
         ::_exit(127);
     }
+    ::close(err[1]);
+    err_fd_ = err[0];
+    if (terminal) {
+        in_ = master;
+        out_fd_ = ::fcntl(master, F_DUPFD_CLOEXEC, 0);  // read; EIO once the child's side is closed
+        return;
+    }
     ::close(in[0]);
     ::close(out[1]);
-    ::close(err[1]);
     in_ = in[1];
     out_fd_ = out[0];
-    err_fd_ = err[0];
 }
 
 CliProcess::~CliProcess() {
@@ -138,6 +164,16 @@ bool CliProcess::wait_for(const std::function<bool()>& done, std::chrono::millis
 
 bool CliProcess::wait_stdout(const std::string& needle, std::chrono::milliseconds deadline) {
     return wait_for([&] { return out_.find(needle) != std::string::npos; }, deadline);
+}
+
+bool CliProcess::wait_stdout_after(const std::string& anchor, const std::string& needle,
+                                   std::chrono::milliseconds deadline) {
+    return wait_for(
+        [&] {
+            auto at = out_.find(anchor);
+            return at != std::string::npos && out_.find(needle, at + anchor.size()) != std::string::npos;
+        },
+        deadline);
 }
 
 bool CliProcess::wait_stderr(const std::string& needle, std::chrono::milliseconds deadline) {

@@ -28,7 +28,10 @@ struct CliResult {
 class CliProcess {
 public:
     // Starts `binary args...` in a new session (no controlling terminal).
-    CliProcess(const std::string& binary, const std::vector<std::string>& args, const Env& env);
+    // With `terminal`, stdin and stdout are a pseudo-terminal instead (80x24,
+    // its controlling terminal): write() types keys, out() is the screen's
+    // bytes (with "\r\n" line ends); stderr stays a pipe.
+    CliProcess(const std::string& binary, const std::vector<std::string>& args, const Env& env, bool terminal = false);
     ~CliProcess();  // SIGKILL if still running
     CliProcess(const CliProcess&) = delete;
     CliProcess& operator=(const CliProcess&) = delete;
@@ -40,6 +43,9 @@ public:
     // Reads until stdout (or stderr) contains `needle`; false at the deadline.
     bool wait_stdout(const std::string& needle, std::chrono::milliseconds deadline = kWait);
     bool wait_stderr(const std::string& needle, std::chrono::milliseconds deadline = kWait);
+    // Until stdout has `needle` somewhere after the first `anchor`.
+    bool wait_stdout_after(const std::string& anchor, const std::string& needle,
+                           std::chrono::milliseconds deadline = kWait);
     // Until it exits: the exit code, or -1 (then it is killed) at the deadline.
     int wait(std::chrono::milliseconds deadline = kWait);
 

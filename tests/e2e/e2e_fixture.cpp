@@ -33,10 +33,16 @@ Env E2E::base_env() const {
     return {{"NATTER_CONFIG_DIR", config_->path()}, {"NATTER_PASSWORD", kPassword}, {"HOME", config_->path()}};
 }
 
-std::unique_ptr<CliProcess> E2E::start_raw(const std::vector<std::string>& args, const Env& env) {
+std::unique_ptr<CliProcess> E2E::start_raw(const std::vector<std::string>& args, const Env& env, bool terminal) {
     auto e = base_env();
     for (const auto& [k, v] : env) e[k] = v;
-    return std::make_unique<CliProcess>(NATTER_CLI_PATH, args, e);
+    return std::make_unique<CliProcess>(NATTER_CLI_PATH, args, e, terminal);
+}
+
+std::unique_ptr<CliProcess> E2E::start_on_terminal(const std::string& profile, const std::vector<std::string>& args) {
+    std::vector<std::string> all{"--server", url(), "--profile", profile};
+    all.insert(all.end(), args.begin(), args.end());
+    return start_raw(all, {{"TERM", "xterm"}}, true);
 }
 
 std::unique_ptr<CliProcess> E2E::start(const std::string& profile, const std::vector<std::string>& args, const Env& env) {

@@ -38,8 +38,11 @@ protected:
     // The same, left running, for chat, listen and signals.
     std::unique_ptr<CliProcess> start(const std::string& profile, const std::vector<std::string>& args,
                                       const Env& env = {});
+    // The same on a pseudo-terminal (stdin and stdout), as someone typing would run it.
+    std::unique_ptr<CliProcess> start_on_terminal(const std::string& profile, const std::vector<std::string>& args);
     // Any arguments, no --server or --profile added.
-    std::unique_ptr<CliProcess> start_raw(const std::vector<std::string>& args, const Env& env = {});
+    std::unique_ptr<CliProcess> start_raw(const std::vector<std::string>& args, const Env& env = {},
+                                          bool terminal = false);
 
     // register + login through the CLI, profile = username; the stored profile.
     json sign_up(const std::string& username);

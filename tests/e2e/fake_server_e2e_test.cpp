@@ -197,6 +197,37 @@ TEST_F(FakeServer, ListenAcksInBatchesOf64) {
     EXPECT_EQ(ids.back(), "1100");
 }
 
+TEST_F(FakeServer, FramesOfUnknownTypesOrShapesNeverBreakListen) {
+    Seen seen;
+    CliResult r;
+    {
+        FakeWsServer fake({[&](FakeConnection& c) {
+            c.send({{"type", "from_a_newer_server"}, {"data", {{"a", 1}}}});
+            c.send(json::array({1, 2, 3}));
+            c.send({{"no_type", true}});
+            c.send({{"type", 42}});
+            c.send({{"type", "receipt"}, {"by", 5}, {"status", 7}, {"up_to_seq", "x"}});
+            c.send({{"type", "typing"}, {"user", {{"a", 1}}}, {"state", nullptr}});
+            c.send({{"type", "presence"}, {"user", "not an id"}, {"status", "away"}, {"last_seen", "yesterday"}});
+            c.send({{"type", "message"}, {"message_id", "2001"}, {"kind", "system"}, {"event", "garbage"},
+                    {"from", "nobody"}, {"seq", "x"}});
+            c.send(message(1, "still here"));
+            record_until_closed(c, seen, 0);
+        }});
+        r = run(fake.url(), {"listen", "--count", "2", "--notices"});
+        EXPECT_TRUE(fake.failures().empty());
+    }
+    EXPECT_EQ(r.exit_code, 0) << r.err;
+    auto lines = json_lines(r.out);
+    ASSERT_EQ(lines.size(), 5u) << r.out;  // the receipt, typing and presence frames (--notices), two messages
+    EXPECT_EQ(lines[0]["type"], "receipt");
+    EXPECT_EQ(lines[1]["type"], "typing");
+    EXPECT_EQ(lines[2]["type"], "presence");
+    EXPECT_EQ(lines[3]["message_id"], "2001");
+    EXPECT_EQ(lines[4]["body"], "still here");
+    EXPECT_EQ(flatten(seen.acks(0)), (std::vector<std::string>{"2001", "1001"}));
+}
+
 TEST_F(FakeServer, ARefusedHandshakeIsTheServersError) {
     CliResult r;
     {
