@@ -1,4 +1,4 @@
-// The SQLite store upgrades a data directory made by the previous schema
+// The SQLite store upgrades a data directory made by an earlier schema
 // version in place, and refuses one it does not know.
 #include <gtest/gtest.h>
 
@@ -21,10 +21,11 @@ void downgrade_to_v1(const std::string& path) {
     db.exec("DROP TABLE groups");
     db.exec("ALTER TABLE members DROP COLUMN receipt_at");
     db.exec("ALTER TABLE devices DROP COLUMN receipts_seen_at");
+    db.exec("ALTER TABLE members DROP COLUMN first_sent_seq");
     db.exec("PRAGMA user_version=1");
 }
 
-TEST(SqliteMigration, AVersionOneDatabaseIsUpgradedWithItsDataKept) {
+TEST(SqliteMigration, AVersionOneDatabaseIsUpgradedToThreeWithItsDataKept) {
     testutil::TempDir dir;
     auto path = dir.file("natter.db");
     {
@@ -32,6 +33,21 @@ TEST(SqliteMigration, AVersionOneDatabaseIsUpgradedWithItsDataKept) {
         ASSERT_TRUE(store.create_user(UserRecord{7, "alice", "hash", "Alice", "", std::nullopt, kNow}).ok());
         ASSERT_TRUE(store.create_user(UserRecord{8, "bob", "hash", "Bob", "", std::nullopt, kNow}).ok());
         ASSERT_TRUE(store.open_device(8, std::nullopt, 80, "phone", kNow, 10).ok());
+        // Alice's message to bob, before the upgrade.
+        SendRequest req;
+        req.conversation_id = "d:7:8";
+        req.participants = {7, 8};
+        req.recipient = 8;
+        req.sender = 7;
+        req.client_msg_id = "00000000-0000-4000-8000-000000000700";
+        req.payload_hash = "h";
+        req.new_message_id = 700;
+        req.to_json = "{\"user\":\"8\"}";
+        req.body = "hello";
+        req.ts = kNow;
+        std::promise<Result<SendOutcome>> sent;
+        store.commit_send(req, [&](Result<SendOutcome> r) { sent.set_value(std::move(r)); });
+        ASSERT_TRUE(sent.get_future().get().ok());
     }
     downgrade_to_v1(path);
 
@@ -55,6 +71,15 @@ TEST(SqliteMigration, AVersionOneDatabaseIsUpgradedWithItsDataKept) {
     EXPECT_EQ(store.group(900)->members.size(), 2u);
     EXPECT_EQ(store.receipts_seen(8, 80), 0);
     EXPECT_TRUE(store.receipts_since(8, 0, 10).empty());
+    // Bob reads alice's old message: news to alice, whose first message the
+    // upgrade found in the history.
+    std::promise<Result<std::vector<ReceiptChange>>> read;
+    store.mark_read(8, "d:7:8", 1, kNow + 1, [&](Result<std::vector<ReceiptChange>> r) { read.set_value(std::move(r)); });
+    ASSERT_TRUE(read.get_future().get().ok());
+    auto news = store.receipts_since(7, 0, 10);
+    ASSERT_EQ(news.size(), 1u);
+    EXPECT_EQ(news[0].user_id, 8u);
+    EXPECT_EQ(news[0].read_seq, 1);
 }
 
 TEST(SqliteMigration, AnUnknownVersionIsRefusedWithAClearError) {

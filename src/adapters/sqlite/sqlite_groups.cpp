@@ -125,17 +125,28 @@ std::string too_many(std::size_t max) {
 
 AckOutcome ack_in(Db& db, UserId user, DeviceId device, const std::vector<MessageId>& ids, std::int64_t now) {
     AckOutcome out;
+    if (ids.empty()) return out;
+    // Two statements per ack, whatever its size: the delete says which rows
+    // were there, one grouped read what they move.
+    nlohmann::json list = nlohmann::json::array();
+    for (MessageId id : ids) list.push_back(std::int64_t(id));
+    nlohmann::json removed = nlohmann::json::array();
+    {
+        auto del = db.prepare(
+            "DELETE FROM inbox WHERE user_id=? AND device_id=? AND message_id IN (SELECT value FROM json_each(?))"
+            " RETURNING message_id");
+        del.bind(1, user).bind(2, device).bind(3, list.dump());
+        while (del.step()) removed.push_back(del.i64(0));
+    }
+    out.removed = removed.size();
+    if (removed.empty()) return out;
     std::map<std::string, std::int64_t> newest;  // conversation -> highest seq acked from others
-    for (MessageId id : ids) {
-        db.prepare("DELETE FROM inbox WHERE user_id=? AND device_id=? AND message_id=?")
-            .bind(1, user).bind(2, device).bind(3, id).run();
-        if (db.changes() == 0) continue;
-        ++out.removed;
-        auto st = db.prepare("SELECT conversation_id, seq, from_user FROM messages WHERE message_id=?");
-        st.bind(1, id);
-        if (!st.step() || st.u64(2) == user) continue;
-        auto& seq = newest[st.text(0)];
-        seq = std::max(seq, st.i64(1));
+    {
+        auto st = db.prepare(
+            "SELECT conversation_id, max(seq) FROM messages WHERE message_id IN (SELECT value FROM json_each(?))"
+            " AND from_user<>? GROUP BY conversation_id");
+        st.bind(1, removed.dump()).bind(2, user);
+        while (st.step()) newest[st.text(0)] = st.i64(1);
     }
     // A device gets its inbox in order, so acking seq N means it has
     // everything of that conversation up to N.
@@ -368,9 +379,8 @@ std::vector<MemberReceipt> SqliteStore::receipts_since(UserId user, std::int64_t
                                    " FROM members m1 JOIN members m2 ON m2.conversation_id=m1.conversation_id"
                                    " WHERE m1.user_id=? AND m2.receipt_at>?"
                                    // The user's own row, or another member's that covers a message of the user.
-                                   " AND (m2.user_id=m1.user_id OR EXISTS (SELECT 1 FROM messages x"
-                                   "  WHERE x.conversation_id=m2.conversation_id AND x.from_user=m1.user_id"
-                                   "  AND x.kind<>'system' AND x.seq<=m2.delivered_seq))"
+                                   " AND (m2.user_id=m1.user_id OR"
+                                   "  (m1.first_sent_seq>0 AND m2.delivered_seq>=m1.first_sent_seq))"
                                    " ORDER BY m2.receipt_at LIMIT ?";
     return read([&](Db& db) {
         std::vector<MemberReceipt> out;

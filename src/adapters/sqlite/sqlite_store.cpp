@@ -58,6 +58,7 @@ CREATE TABLE IF NOT EXISTS members(
   delivered_seq INTEGER NOT NULL DEFAULT 0,
   read_seq INTEGER NOT NULL DEFAULT 0,
   receipt_at INTEGER NOT NULL DEFAULT 0,
+  first_sent_seq INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups(
   group_id INTEGER PRIMARY KEY,
@@ -81,7 +82,6 @@ CREATE TABLE IF NOT EXISTS messages(
   ts INTEGER NOT NULL,
   UNIQUE(conversation_id, seq));
 CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);
-CREATE INDEX IF NOT EXISTS messages_sender ON messages(conversation_id, from_user, seq);
 CREATE TABLE IF NOT EXISTS dedupe(
   sender INTEGER NOT NULL,
   client_msg_id TEXT NOT NULL,
@@ -185,11 +185,14 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
                "prev_message_id, created_at) VALUES(?,?,?,?,?,?,?,?)")
         .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id)
         .bind(5, m.conversation_id).bind(6, m.seq).bind(7, m.prev_message_id).bind(8, req.ts).run();
+    // Receipts are news to a member from its first message on (a read, once per conversation).
+    db.prepare("UPDATE members SET first_sent_seq=? WHERE conversation_id=? AND user_id=? AND first_sent_seq=0")
+        .bind(1, m.seq).bind(2, m.conversation_id).bind(3, req.sender).run();
     fan_out(db, m, req.sender_device, out.targets);
     return out;
 }
 
-constexpr int kSchemaVersion = 2;
+constexpr int kSchemaVersion = 3;
 
 // Creates the schema in a new file; refuses a file of another version.
 void migrate(Db& db) {
@@ -204,15 +207,22 @@ void migrate(Db& db) {
         st.step();
         fresh = st.i64(0) == 0;
     }
-    if (!fresh && version == 1) {
+    if (!fresh && (version == 1 || version == 2)) {
         // 1 -> 2: receipt change times for the catch-up on sync; groups.
+        // 2 -> 3: each member's first message, which receipts are news to.
         db.exec("BEGIN IMMEDIATE");
-        db.exec("ALTER TABLE members ADD COLUMN receipt_at INTEGER NOT NULL DEFAULT 0");
-        db.exec("ALTER TABLE devices ADD COLUMN receipts_seen_at INTEGER NOT NULL DEFAULT 0");
+        if (version == 1) {
+            db.exec("ALTER TABLE members ADD COLUMN receipt_at INTEGER NOT NULL DEFAULT 0");
+            db.exec("ALTER TABLE devices ADD COLUMN receipts_seen_at INTEGER NOT NULL DEFAULT 0");
+        }
+        db.exec("ALTER TABLE members ADD COLUMN first_sent_seq INTEGER NOT NULL DEFAULT 0");
+        db.exec("UPDATE members SET first_sent_seq=coalesce((SELECT min(seq) FROM messages m"
+                " WHERE m.conversation_id=members.conversation_id AND m.from_user=members.user_id"
+                " AND m.kind<>'system'), 0)");
         db.exec(kSchema);
-        db.exec("PRAGMA user_version=2");
+        db.exec("PRAGMA user_version=3");
         db.exec("COMMIT");
-        version = 2;
+        version = 3;
     }
     if (!fresh && version != kSchemaVersion)
         throw SqliteError("the database has schema version " + std::to_string(version) + ", this natterd uses " +
