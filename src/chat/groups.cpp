@@ -56,21 +56,10 @@ Result<GroupRecord> GroupService::get(const Principal& who, std::uint64_t group_
     return *g;
 }
 
-Result<Ok> GroupService::add_member(const Principal& who, std::uint64_t group_id, UserId user) {
+Result<Ok> GroupService::member_change(GroupChange::Kind kind, const Principal& who, std::uint64_t group_id,
+                                       UserId user) {
     GroupChange change;
-    change.kind = GroupChange::Kind::add;
-    change.group_id = group_id;
-    change.actor = who.user;
-    change.actor_device = who.device;
-    change.user = user;
-    auto out = commit(std::move(change));
-    if (!out) return out.error();
-    return Ok{};
-}
-
-Result<Ok> GroupService::remove_member(const Principal& who, std::uint64_t group_id, UserId user) {
-    GroupChange change;
-    change.kind = GroupChange::Kind::remove;
+    change.kind = kind;
     change.group_id = group_id;
     change.actor = who.user;
     change.actor_device = who.device;

@@ -31,12 +31,17 @@ public:
     Result<CreatedGroup> create(const Principal& who, const std::string& name, const std::vector<UserId>& members);
     // Members only.
     Result<GroupRecord> get(const Principal& who, std::uint64_t group_id);
-    Result<Ok> add_member(const Principal& who, std::uint64_t group_id, UserId user);
+    Result<Ok> add_member(const Principal& who, std::uint64_t group_id, UserId user) {
+        return member_change(GroupChange::Kind::add, who, group_id, user);
+    }
     // An admin removing a member, or a member leaving (user == who.user).
-    Result<Ok> remove_member(const Principal& who, std::uint64_t group_id, UserId user);
+    Result<Ok> remove_member(const Principal& who, std::uint64_t group_id, UserId user) {
+        return member_change(GroupChange::Kind::remove, who, group_id, user);
+    }
     std::size_t max_members() const { return limits_.max_group_members; }
 
 private:
+    Result<Ok> member_change(GroupChange::Kind kind, const Principal& who, std::uint64_t group_id, UserId user);
     Result<SendOutcome> commit(GroupChange change);
 
     Stores stores_;

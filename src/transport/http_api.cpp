@@ -16,6 +16,9 @@ HttpResponse json_response(int status, const json& j) {
     return HttpResponse{status, j.dump(-1, ' ', false, json::error_handler_t::replace)};
 }
 HttpResponse no_content() { return HttpResponse{204, ""}; }
+HttpResponse method_not_allowed() {
+    return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()};
+}
 
 json user_json(const UserRecord& u) {
     json j = {{"user_id", id_string(u.user_id)},
@@ -137,7 +140,6 @@ std::string bearer_token(const std::string& authorization) {
 HttpResponse HttpApi::handle(const HttpRequest& req) {
     const std::string& m = req.method;
     const std::string& p = req.path;
-    auto method_not_allowed = [] { return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()}; };
 
     if (p == "/healthz") return m == "GET" ? json_response(200, {{"status", "ok"}}) : method_not_allowed();
     if (p == "/readyz") {
@@ -266,7 +268,7 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
 }
 
 HttpResponse HttpApi::conversations(const Principal& who, const HttpRequest& req) {
-    if (req.method != "GET") return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()};
+    if (req.method != "GET") return method_not_allowed();
     auto q = parse_query(req.query);
     std::optional<std::int64_t> limit, before_seq;
     if (auto e = int_param(q, "limit", limit)) return error_response(*e);
@@ -313,7 +315,6 @@ HttpResponse HttpApi::conversations(const Principal& who, const HttpRequest& req
 
 HttpResponse HttpApi::groups(const Principal& who, const HttpRequest& req) {
     const std::string& m = req.method;
-    auto method_not_allowed = [] { return HttpResponse{405, json{{"error", {{"code", "invalid"}, {"message", "method not allowed"}}}}.dump()}; };
     if (req.path == "/v1/groups") {
         if (m != "POST") return method_not_allowed();
         json body;

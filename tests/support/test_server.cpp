@@ -137,6 +137,21 @@ json create_group(std::uint16_t port, const Account& owner, const std::string& n
     return r.body;
 }
 
+void expect_none_before(WsClient& ws, const std::string& until, const std::string& unwanted) {
+    ws.keep_notices(true);
+    for (;;) {
+        auto f = ws.recv();
+        if (!f) {
+            ADD_FAILURE() << "no '" << until << "' frame";
+            break;
+        }
+        if ((*f)["type"] == until) break;
+        EXPECT_NE((*f)["type"], unwanted) << f->dump();
+        if ((*f)["type"] == "message") ws.send({{"type", "ack"}, {"message_ids", {(*f)["message_id"]}}});
+    }
+    ws.keep_notices(false);
+}
+
 json next_message(WsClient& ws, const std::function<bool(const json&)>& match) {
     for (;;) {
         auto f = ws.recv();

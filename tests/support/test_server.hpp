@@ -73,6 +73,10 @@ json group_send_frame(const std::string& group_id, const std::string& body, cons
 // `owner` creates a group with `members`; the 201 body ({group_id, conversation_id}).
 json create_group(std::uint16_t port, const Account& owner, const std::string& name,
                   const std::vector<const Account*>& members);
+// Reads every frame (notices too) until one of type `until`, acking
+// messages, and fails the test for any frame of type `unwanted` on the way.
+// With a ping sent just before, `until` = "pong" shows nothing came meanwhile.
+void expect_none_before(WsClient& ws, const std::string& until, const std::string& unwanted);
 // Reads `message` frames until one matches, acking every message on the way; null on timeout.
 json next_message(WsClient& ws, const std::function<bool(const json&)>& match = {});
 
