@@ -253,6 +253,7 @@ struct MemberReceipt {
     std::int64_t delivered_seq = 0;
     std::int64_t read_seq = 0;
     std::int64_t changed_at = 0;
+    std::int64_t joined_seq = 0;  // groups: the member sees (and is counted for) seqs from here; 1:1: 0
 };
 
 class ReceiptStore {

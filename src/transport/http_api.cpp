@@ -295,8 +295,11 @@ HttpResponse HttpApi::conversations(const Principal& who, const HttpRequest& req
         auto list = history_.receipts(who, url_decode(rest.substr(0, rest.size() - 9)));
         if (!list) return error_response(list.error());
         json members = json::array();
-        for (const auto& r : *list)
-            members.push_back({{"user_id", id_string(r.user_id)}, {"delivered_seq", r.delivered_seq}, {"read_seq", r.read_seq}});
+        for (const auto& r : *list) {
+            json m = {{"user_id", id_string(r.user_id)}, {"delivered_seq", r.delivered_seq}, {"read_seq", r.read_seq}};
+            if (r.joined_seq > 0) m["joined_seq"] = r.joined_seq;  // a group's member counts from here
+            members.push_back(std::move(m));
+        }
         return json_response(200, {{"members", members}});
     }
     constexpr std::string_view kMessages = "/messages";

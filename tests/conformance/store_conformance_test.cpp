@@ -1105,6 +1105,41 @@ TEST_P(StoreConformance, ReceiptsSinceListsChangedWatermarksOfTheUsersConversati
     (void)c1;
 }
 
+TEST_P(StoreConformance, AMemberAddedLaterStartsWithNothingDeliveredOrRead) {
+    auto alice = add_user("alice"), bob = add_user("bob"), dave = add_user("dave");
+    auto a1 = add_device(alice), d1 = add_device(dave);
+    auto gid = create_group(alice, {bob});
+    auto before = sent(to_group(alice, a1, gid));
+    auto added = change(group_change(GroupChange::Kind::add, gid, alice, dave));
+    ASSERT_TRUE(added.ok());
+    auto conv = before.message.conversation_id;
+    for (const auto& m : receipts_->receipts(conv))
+        if (m.user_id == dave) {
+            EXPECT_EQ(m.delivered_seq, 0);
+            EXPECT_EQ(m.read_seq, 0);
+            EXPECT_EQ(m.joined_seq, added->message.seq);
+        }
+    // Dave acks and reads up to his join: nothing of alice's is covered.
+    auto acked = ack_outcome(dave, d1, {added->message.message_id}, kNow + 40);
+    for (const auto& c : acked.receipts) EXPECT_TRUE(c.notify.empty());
+    auto read = mark_read(dave, conv, added->message.seq, kNow + 41);
+    ASSERT_TRUE(read.ok());
+    for (const auto& c : *read)
+        for (UserId u : c.notify) EXPECT_EQ(u, dave) << "only dave's own devices";
+    for (const auto& r : receipts_->receipts_since(alice, kNow + 39, 100)) EXPECT_NE(r.user_id, dave);
+    // A message after the join: alice is told.
+    auto after = sent(to_group(alice, a1, gid));
+    acked = ack_outcome(dave, d1, {after.message.message_id}, kNow + 50);
+    ASSERT_EQ(acked.receipts.size(), 1u);
+    EXPECT_EQ(acked.receipts[0].notify, std::vector<UserId>{alice});
+    bool told = false;
+    for (const auto& r : receipts_->receipts_since(alice, kNow + 49, 100)) told |= r.user_id == dave;
+    EXPECT_TRUE(told);
+    auto list = sut_->ports.conversations->conversations(dave, 10);
+    ASSERT_EQ(list.size(), 1u);
+    EXPECT_EQ(list[0].unread, 1) << "alice's message after the join; not the one before, not the system one";
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

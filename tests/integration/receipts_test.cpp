@@ -169,6 +169,48 @@ TEST(Receipts, AMemberRemovedFromAGroupIsNotToldWhoReadsItAnyMore) {
     expect_none_before(*c, "pong", "receipt");
 }
 
+TEST(Receipts, AMemberAddedLaterHasReadNothingAndCountsFromItsJoin) {
+    TestServer s;
+    auto alice = signup(s.port(), "alice"), bob = signup(s.port(), "bob"), dave = signup(s.port(), "dave");
+    std::string gid = create_group(s.port(), alice, "club", {&bob})["group_id"];
+    std::string conv = "g:" + gid;
+    auto a = connect_synced(s.port(), alice);
+    for (int i = 0; i < 2; ++i) {
+        a->send(group_send_frame(gid, "before dave " + std::to_string(i)));
+        a->expect("sent");
+    }
+    ASSERT_EQ(http(s.port(), "POST", "/v1/groups/" + gid + "/members", {{"user_id", dave.user_id}}, alice.access_token).status, 204);
+    auto r = get(s.port(), "/v1/conversations/" + conv + "/receipts", alice);
+    bool found = false;
+    for (const auto& m : r.body["members"]) {
+        if (m["user_id"] != dave.user_id) continue;
+        found = true;
+        EXPECT_EQ(m["delivered_seq"], 0) << "dave has nothing yet";
+        EXPECT_EQ(m["read_seq"], 0) << "dave has read nothing";
+        EXPECT_EQ(m["joined_seq"], 4);
+    }
+    EXPECT_TRUE(found);
+    auto unread = [&] { return get(s.port(), "/v1/conversations", dave).body["conversations"][0]["unread"]; };
+    EXPECT_EQ(unread(), 0) << "nothing from before the join counts, nor the system message";
+
+    // Dave reads his part: alice's messages before his join are not his to tick.
+    auto d = connect_synced(s.port(), dave);
+    d->send({{"type", "read"}, {"conversation_id", conv}, {"up_to_seq", 4}});
+    EXPECT_TRUE(wait_receipt(*d, dave.user_id, "read", 4));
+    a->send({{"type", "ping"}, {"id", "after"}});
+    expect_none_before(*a, "pong", "receipt");
+    a->close();
+    a = connect(s.port(), alice);
+    expect_none_before(*a, "sync_done", "receipt");
+
+    // After the join it works as for everyone.
+    a->send(group_send_frame(gid, "welcome dave"));
+    EXPECT_EQ(a->expect("sent")["seq"], 5);
+    EXPECT_EQ(unread(), 1);
+    ASSERT_FALSE(next_message(*d, [](const json& m) { return m["seq"] == 5; }).is_null());
+    EXPECT_TRUE(wait_receipt(*a, dave.user_id, "delivered", 5));
+}
+
 TEST(Receipts, BadReadFramesGetErrors) {
     TestServer s;
     auto d = Duo::start(s);

@@ -22,10 +22,11 @@ void downgrade_to_v1(const std::string& path) {
     db.exec("ALTER TABLE members DROP COLUMN receipt_at");
     db.exec("ALTER TABLE devices DROP COLUMN receipts_seen_at");
     db.exec("ALTER TABLE members DROP COLUMN first_sent_seq");
+    db.exec("ALTER TABLE members DROP COLUMN last_sent_seq");
     db.exec("PRAGMA user_version=1");
 }
 
-TEST(SqliteMigration, AVersionOneDatabaseIsUpgradedToThreeWithItsDataKept) {
+TEST(SqliteMigration, AVersionOneDatabaseIsUpgradedWithItsDataKept) {
     testutil::TempDir dir;
     auto path = dir.file("natter.db");
     {

@@ -80,13 +80,15 @@ std::vector<UserId> senders_between(Db& db, const std::string& conversation_id, 
 
 struct Watermarks {
     std::int64_t delivered = 0, read = 0;
+    // A member has nothing before it joined: a move is news only from there.
+    std::int64_t before_join = 0;  // joined_seq - 1
 };
 
 std::optional<Watermarks> watermarks_of(Db& db, const std::string& conversation_id, UserId user) {
-    auto st = db.prepare("SELECT delivered_seq, read_seq FROM members WHERE conversation_id=? AND user_id=?");
+    auto st = db.prepare("SELECT delivered_seq, read_seq, joined_seq FROM members WHERE conversation_id=? AND user_id=?");
     st.bind(1, conversation_id).bind(2, user);
     if (!st.step()) return std::nullopt;
-    return Watermarks{st.i64(0), st.i64(1)};
+    return Watermarks{st.i64(0), st.i64(1), std::max<std::int64_t>(0, st.i64(2) - 1)};
 }
 
 std::optional<Membership> membership_in(Db& db, const std::string& conversation_id, UserId user) {
@@ -110,11 +112,11 @@ std::int64_t member_count(Db& db, const std::string& conversation_id) {
 }
 
 void add_member(Db& db, const std::string& conversation_id, UserId user, bool admin, std::int64_t joined_seq) {
-    // Watermarks start just before the join: unread counts from there.
-    db.prepare("INSERT INTO members(conversation_id, user_id, role, joined_seq, delivered_seq, read_seq) "
-               "VALUES(?,?,?,?,?,?)")
+    // Watermarks start at 0 (nothing delivered or read); unread and
+    // receipts count from joined_seq.
+    db.prepare("INSERT INTO members(conversation_id, user_id, role, joined_seq) VALUES(?,?,?,?)")
         .bind(1, conversation_id).bind(2, user).bind(3, std::string_view(admin ? "admin" : "member"))
-        .bind(4, joined_seq).bind(5, joined_seq - 1).bind(6, joined_seq - 1).run();
+        .bind(4, joined_seq).run();
 }
 
 std::string too_many(std::size_t max) {
@@ -155,8 +157,9 @@ AckOutcome ack_in(Db& db, UserId user, DeviceId device, const std::vector<Messag
         if (!marks || seq <= marks->delivered) continue;
         db.prepare("UPDATE members SET delivered_seq=?, receipt_at=? WHERE conversation_id=? AND user_id=?")
             .bind(1, seq).bind(2, now).bind(3, conversation_id).bind(4, user).run();
-        out.receipts.push_back(ReceiptChange{conversation_id, user, false, seq,
-                                             senders_between(db, conversation_id, marks->delivered, seq, user)});
+        out.receipts.push_back(ReceiptChange{
+            conversation_id, user, false, seq,
+            senders_between(db, conversation_id, std::max(marks->delivered, marks->before_join), seq, user)});
     }
     return out;
 }
@@ -333,16 +336,20 @@ void SqliteStore::mark_read(UserId user, const std::string& conversation_id, std
                         return false;
                     }
                     std::vector<ReceiptChange> changes;
-                    if (up_to_seq > marks->read) {
+                    // Reading what came before one joined says nothing.
+                    if (up_to_seq > marks->read && up_to_seq > marks->before_join) {
                         // Seen implies delivered.
                         auto delivered = std::max(marks->delivered, up_to_seq);
                         db.prepare("UPDATE members SET read_seq=?, delivered_seq=?, receipt_at=? "
                                    "WHERE conversation_id=? AND user_id=?")
                             .bind(1, up_to_seq).bind(2, delivered).bind(3, now).bind(4, conversation_id).bind(5, user).run();
                         if (delivered > marks->delivered)
-                            changes.push_back(ReceiptChange{conversation_id, user, false, delivered,
-                                                            senders_between(db, conversation_id, marks->delivered, delivered, user)});
-                        auto notify = senders_between(db, conversation_id, marks->read, up_to_seq, user);
+                            changes.push_back(ReceiptChange{
+                                conversation_id, user, false, delivered,
+                                senders_between(db, conversation_id, std::max(marks->delivered, marks->before_join),
+                                                delivered, user)});
+                        auto notify = senders_between(db, conversation_id, std::max(marks->read, marks->before_join),
+                                                      up_to_seq, user);
                         notify.push_back(user);  // the reader's other devices
                         changes.push_back(ReceiptChange{conversation_id, user, true, up_to_seq, std::move(notify)});
                     }
@@ -356,9 +363,10 @@ void SqliteStore::mark_read(UserId user, const std::string& conversation_id, std
 }
 
 namespace {
-constexpr const char* kReceiptColumns = "m2.conversation_id, m2.user_id, m2.delivered_seq, m2.read_seq, m2.receipt_at";
+constexpr const char* kReceiptColumns =
+    "m2.conversation_id, m2.user_id, m2.delivered_seq, m2.read_seq, m2.receipt_at, m2.joined_seq";
 MemberReceipt receipt_from(const Stmt& st) {
-    return MemberReceipt{st.text(0), st.u64(1), st.i64(2), st.i64(3), st.i64(4)};
+    return MemberReceipt{st.text(0), st.u64(1), st.i64(2), st.i64(3), st.i64(4), st.i64(5)};
 }
 }  // namespace
 
@@ -378,9 +386,12 @@ std::vector<MemberReceipt> SqliteStore::receipts_since(UserId user, std::int64_t
     static const std::string sql = std::string("SELECT ") + kReceiptColumns +
                                    " FROM members m1 JOIN members m2 ON m2.conversation_id=m1.conversation_id"
                                    " WHERE m1.user_id=? AND m2.receipt_at>?"
-                                   // The user's own row, or another member's that covers a message of the user.
+                                   // The user's own row, or another member's that covers a message the
+                                   // user sent since that member joined (exact unless the user's messages
+                                   // straddle that span with none inside it: then a true, unneeded frame).
                                    " AND (m2.user_id=m1.user_id OR"
-                                   "  (m1.first_sent_seq>0 AND m2.delivered_seq>=m1.first_sent_seq))"
+                                   "  (m1.first_sent_seq>0 AND m2.delivered_seq>=m1.first_sent_seq"
+                                   "   AND m1.last_sent_seq>=m2.joined_seq))"
                                    " ORDER BY m2.receipt_at LIMIT ?";
     return read([&](Db& db) {
         std::vector<MemberReceipt> out;

@@ -7,7 +7,7 @@ namespace natter::sqlite {
 
 std::vector<ConversationSummary> SqliteStore::conversations(UserId user, std::size_t limit) {
     static const std::string sql = std::string(
-        "SELECT c.conversation_id, c.last_seq, mb.read_seq, m.message_id IS NOT NULL, ") + kMessageColumns +
+        "SELECT c.conversation_id, c.last_seq, max(mb.read_seq, mb.joined_seq - 1), m.message_id IS NOT NULL, ") + kMessageColumns +
         " FROM members mb JOIN conversations c ON c.conversation_id=mb.conversation_id"
         " LEFT JOIN messages m ON m.message_id=c.last_message_id"
         " WHERE mb.user_id=? ORDER BY c.last_message_id DESC LIMIT ?";

@@ -59,6 +59,7 @@ CREATE TABLE IF NOT EXISTS members(
   read_seq INTEGER NOT NULL DEFAULT 0,
   receipt_at INTEGER NOT NULL DEFAULT 0,
   first_sent_seq INTEGER NOT NULL DEFAULT 0,
+  last_sent_seq INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY(conversation_id, user_id)) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS groups(
   group_id INTEGER PRIMARY KEY,
@@ -185,14 +186,15 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
                "prev_message_id, created_at) VALUES(?,?,?,?,?,?,?,?)")
         .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id)
         .bind(5, m.conversation_id).bind(6, m.seq).bind(7, m.prev_message_id).bind(8, req.ts).run();
-    // Receipts are news to a member from its first message on (a read, once per conversation).
-    db.prepare("UPDATE members SET first_sent_seq=? WHERE conversation_id=? AND user_id=? AND first_sent_seq=0")
+    // Receipts are news to a member when they cover one of its messages.
+    db.prepare("UPDATE members SET last_sent_seq=?1, first_sent_seq=CASE first_sent_seq WHEN 0 THEN ?1 ELSE first_sent_seq END"
+               " WHERE conversation_id=?2 AND user_id=?3")
         .bind(1, m.seq).bind(2, m.conversation_id).bind(3, req.sender).run();
     fan_out(db, m, req.sender_device, out.targets);
     return out;
 }
 
-constexpr int kSchemaVersion = 3;
+constexpr int kSchemaVersion = 4;
 
 // Creates the schema in a new file; refuses a file of another version.
 void migrate(Db& db) {
@@ -207,22 +209,25 @@ void migrate(Db& db) {
         st.step();
         fresh = st.i64(0) == 0;
     }
-    if (!fresh && (version == 1 || version == 2)) {
+    if (!fresh && version >= 1 && version < kSchemaVersion) {
         // 1 -> 2: receipt change times for the catch-up on sync; groups.
-        // 2 -> 3: each member's first message, which receipts are news to.
+        // 2 -> 3 -> 4: each member's first and last message, which receipts are news to.
         db.exec("BEGIN IMMEDIATE");
-        if (version == 1) {
+        if (version < 2) {
             db.exec("ALTER TABLE members ADD COLUMN receipt_at INTEGER NOT NULL DEFAULT 0");
             db.exec("ALTER TABLE devices ADD COLUMN receipts_seen_at INTEGER NOT NULL DEFAULT 0");
         }
-        db.exec("ALTER TABLE members ADD COLUMN first_sent_seq INTEGER NOT NULL DEFAULT 0");
-        db.exec("UPDATE members SET first_sent_seq=coalesce((SELECT min(seq) FROM messages m"
-                " WHERE m.conversation_id=members.conversation_id AND m.from_user=members.user_id"
-                " AND m.kind<>'system'), 0)");
+        if (version < 3) db.exec("ALTER TABLE members ADD COLUMN first_sent_seq INTEGER NOT NULL DEFAULT 0");
+        db.exec("ALTER TABLE members ADD COLUMN last_sent_seq INTEGER NOT NULL DEFAULT 0");
+        db.exec("UPDATE members SET"
+                " first_sent_seq=coalesce((SELECT min(seq) FROM messages m WHERE m.conversation_id=members.conversation_id"
+                "  AND m.from_user=members.user_id AND m.kind<>'system'), 0),"
+                " last_sent_seq=coalesce((SELECT max(seq) FROM messages m WHERE m.conversation_id=members.conversation_id"
+                "  AND m.from_user=members.user_id AND m.kind<>'system'), 0)");
         db.exec(kSchema);
-        db.exec("PRAGMA user_version=3");
+        db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
         db.exec("COMMIT");
-        version = 3;
+        version = kSchemaVersion;
     }
     if (!fresh && version != kSchemaVersion)
         throw SqliteError("the database has schema version " + std::to_string(version) + ", this natterd uses " +
