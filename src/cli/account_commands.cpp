@@ -35,8 +35,12 @@ int run_register(const Globals& g, const RegisterOptions& o) {
     auto r = api.call_public("POST", "/v1/accounts", body);
     if (r.status != 201) throw CliError(kExitRefused, server_error_text(r));
     auto j = parse_body(r);
+    // The next command as it must be typed: this profile, this server.
+    std::string next = "natter";
+    if (g.profile != "default") next += " --profile " + g.profile;
+    if (api.server().url != kDefaultServer) next += " --server " + api.server().url;
     std::cout << "registered " << o.username << " (user id " << str_field(j, "user_id", "?") << ") on " << api.server().url
-              << "\nnext: natter login " << o.username << "\n";
+              << "\nnext: " << next << " login " << o.username << "\n";
     return kExitOk;
 }
 

@@ -25,6 +25,7 @@ namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
 
 struct Shared {
+    explicit Shared(ServerDeps d) : deps(std::move(d)) {}
     ServerDeps deps;
     std::atomic<std::size_t> websockets{0};
     std::mutex gone_mu;

@@ -150,7 +150,7 @@ private:
 
 struct Server::Impl {
     Impl(ServerConfig c, ServerDeps d)
-        : config(std::move(c)), shared{std::move(d)}, ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {}
+        : config(std::move(c)), shared(std::move(d)), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {}
 
     void accept() {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
