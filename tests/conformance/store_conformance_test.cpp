@@ -1065,7 +1065,9 @@ TEST_P(StoreConformance, ReadMovesReadAndDeliveredNeverBack) {
     expect_error_code(mark_read(bob, conv, 5).error(), Code::invalid);
     expect_error_code(mark_read(eve, conv, 1).error(), Code::forbidden);
     for (const auto& m : receipts_->receipts(conv))
-        if (m.user_id == bob) EXPECT_EQ(std::make_pair(m.delivered_seq, m.read_seq), std::make_pair(std::int64_t(3), std::int64_t(3)));
+        if (m.user_id == bob) {
+            EXPECT_EQ(std::make_pair(m.delivered_seq, m.read_seq), std::make_pair(std::int64_t(3), std::int64_t(3)));
+        }
     auto list = sut_->ports.conversations->conversations(bob, 10);
     ASSERT_EQ(list.size(), 1u);
     EXPECT_EQ(list[0].unread, 1);

@@ -117,8 +117,12 @@ TEST_F(AuthzMatrix, AnotherUsersCredentialReachesOnlyItsOwnData) {
         std::string what = std::string(row.method) + " " + row.path + " -> " + r.raw;
         EXPECT_EQ(r.raw.find(victim.device_id), std::string::npos) << "leaked the victim's device: " << what;
         EXPECT_EQ(r.raw.find("secret"), std::string::npos) << "leaked the victim's message: " << what;
-        if (row.other_status) EXPECT_EQ(r.status, row.other_status) << what;
-        if (row.other_status == 403) EXPECT_EQ(r.body["error"]["code"], "forbidden") << what;
+        if (row.other_status) {
+            EXPECT_EQ(r.status, row.other_status) << what;
+        }
+        if (row.other_status == 403) {
+            EXPECT_EQ(r.body["error"]["code"], "forbidden") << what;
+        }
     }
     // The victim's group is as it was.
     auto g = http(s.port(), "GET", "/v1/groups/" + names.victim_group, nullptr, victim.access_token);

@@ -130,7 +130,9 @@ TEST(Groups, TwoHundredMembersOnlineAndOfflineEachGetEveryMessageOnceInOrder) {
         ASSERT_EQ(got.size(), std::size_t(kMessages + 1)) << who;
         for (std::size_t k = 0; k < got.size(); ++k) {
             EXPECT_EQ(got[k]["seq"], k + 1) << who;
-            if (k > 0) EXPECT_EQ(got[k]["body"], "m" + std::to_string(k - 1)) << who;
+            if (k > 0) {
+                EXPECT_EQ(got[k]["body"], "m" + std::to_string(k - 1)) << who;
+            }
         }
     };
     for (int i = 0; i < kOnline; ++i) {
@@ -215,7 +217,9 @@ TEST(Groups, MembersAddedAndRemovedDuringTrafficSeeExactlyTheirPart) {
     auto g = get(s.port(), "/v1/groups/" + group_id, dave);
     ASSERT_EQ(g.status, 200);
     for (const auto& m : g.body["members"])
-        if (m["user_id"] == dave.user_id) EXPECT_EQ(m["joined_seq"], add_seq);
+        if (m["user_id"] == dave.user_id) {
+            EXPECT_EQ(m["joined_seq"], add_seq);
+        }
 }
 
 TEST(Groups, AdminsManageMembersTheLastAdminLeavingHandsOver) {

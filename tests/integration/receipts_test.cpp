@@ -148,7 +148,9 @@ TEST(Receipts, AGroupShowsDeliveredAndReadPerMember) {
     EXPECT_EQ(marks[carol.user_id], std::make_pair(std::int64_t(2), std::int64_t(2)));
     // "Delivered to all": every other member's delivered watermark has seq 2.
     for (const auto& [user, mark] : marks)
-        if (user != alice.user_id) EXPECT_GE(mark.first, 2) << user;
+        if (user != alice.user_id) {
+            EXPECT_GE(mark.first, 2) << user;
+        }
 }
 
 TEST(Receipts, AMemberRemovedFromAGroupIsNotToldWhoReadsItAnyMore) {
