@@ -15,6 +15,7 @@
 
 #include "obs/log.hpp"
 
+#include "adapters/localblobs/local_blobs.hpp"
 #include "adapters/localbus/local_bus.hpp"
 #include "adapters/localpresence/local_presence.hpp"
 #include "adapters/sqlite/sqlite_store.hpp"
@@ -22,6 +23,7 @@
 #include "app/metrics.hpp"
 #include "chat/groups.hpp"
 #include "chat/history.hpp"
+#include "chat/media.hpp"
 #include "chat/messaging.hpp"
 #include "chat/presence.hpp"
 #include "chat/token_signer.hpp"
@@ -89,6 +91,10 @@ struct App::Impl {
         auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
         signer = std::make_unique<TokenSigner>(key);
+        // Blob URLs are signed with a key of their own, derived from the
+        // token key: any node can check any node's URLs.
+        blobs = std::make_unique<localblobs::LocalBlobs>(localblobs::LocalBlobsConfig{
+            (fs::path(config.data_dir) / "blobs").string(), hmac_sha256(key, "natter blob urls"), config.blobs_public_url});
         hasher = std::make_unique<PasswordHasher>(config.password_cost);
         // Two pools: HTTP work (argon2, account writes) must not hold up the
         // inbox reads that connected devices wait on, and the other way round.
@@ -110,13 +116,18 @@ struct App::Impl {
         };
         presence = std::make_unique<PresenceService>(presence_store, store->ports(), bus, *clock, config.limits,
                                                      inbox_blocking, std::to_string(node) + "-" + base64url(random_bytes(6)));
+        auto media_policy = config.media;
+        media_policy.allowed = media_types(config.media_allowed);
+        media_policy.upload_burst = media_policy.uploads_per_min;  // a minute's worth at once
+        media = std::make_unique<MediaService>(store->ports(), *blobs, *ids, *clock, media_policy);
+        messaging->set_media(media.get());
         groups = std::make_unique<GroupService>(store->ports(), *messaging, *ids, *clock, config.limits);
-        api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops));
+        api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops), media.get());
         sweeper = std::make_unique<RetentionSweeper>(*store, *clock, config.retention);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
-                                                     presence.get()});
+                                                     presence.get(), blobs.get()});
     }
 
     // The node's presence heartbeat: refreshes its sockets' TTLs and sweeps
@@ -138,6 +149,13 @@ struct App::Impl {
         });
     }
 
+    // Retention, then the media it (or time) left unused, with their blobs.
+    SweepReport sweep() {
+        auto r = sweeper->run_once();
+        r.media = media->sweep();
+        return r;
+    }
+
     void start_sweeper() {
         if (!config.sweeper || sweeper_thread.joinable()) return;
         sweeper_thread = std::thread([this] {
@@ -145,10 +163,11 @@ struct App::Impl {
             while (!sweeper_stop) {
                 lock.unlock();
                 try {
-                    auto r = sweeper->run_once();
-                    if (r.inbox || r.history || r.dedupe)
+                    auto r = sweep();
+                    if (r.inbox || r.history || r.dedupe || r.media)
                         log_event(LogLevel::info, "retention.swept",
-                                  {{"inbox_rows", r.inbox}, {"messages", r.history}, {"idempotency_keys", r.dedupe}});
+                                  {{"inbox_rows", r.inbox}, {"messages", r.history}, {"idempotency_keys", r.dedupe},
+                                   {"media", r.media}});
                 } catch (const std::exception& e) {
                     log_event(LogLevel::error, "retention.failed", {{"error", e.what()}});
                 }
@@ -196,6 +215,8 @@ struct App::Impl {
     std::atomic<bool> draining{false};
     std::unique_ptr<HistoryService> history;
     std::unique_ptr<GroupService> groups;
+    std::unique_ptr<localblobs::LocalBlobs> blobs;
+    std::unique_ptr<MediaService> media;
     std::unique_ptr<HttpApi> api;
     std::unique_ptr<RetentionSweeper> sweeper;
     std::thread sweeper_thread;
@@ -230,7 +251,7 @@ void App::drain(std::chrono::seconds grace) {
     }
     stop();
 }
-SweepReport App::sweep_now() { return impl_->sweeper->run_once(); }
+SweepReport App::sweep_now() { return impl_->sweep(); }
 
 void App::seed_users(const SeedUsers& seed, std::ostream& out) {
     auto& i = *impl_;

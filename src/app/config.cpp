@@ -84,6 +84,13 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         text("store", "adapter", "--store", "message store", c.store_adapter, {"sqlite"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
         text("bus", "adapter", "--bus", "fan-out bus", c.bus_adapter, {"local"}),
+        text("blobs", "adapter", "--blobs", "where image bytes go: files under DATA/blobs served by natterd", c.blobs_adapter, {"local"}),
+        text("blobs", "public_url", "--blobs-public-url", "local blobs: prefix of the URLs handed out, e.g. https://chat.example.com (\"\": a path on this server)", c.blobs_public_url),
+        text("media", "allowed", "--media-allowed", "image types accepted, comma-separated (of image/jpeg, image/png, image/webp, image/gif)", c.media_allowed),
+        number("media", "max_bytes", "--media-max-bytes", "bytes per upload", c.media.max_bytes),
+        number("media", "quota_bytes", "--media-quota-bytes", "bytes of media kept per user", c.media.quota_bytes),
+        number("media", "uploads_per_min", "--media-uploads-per-min", "uploads per user per minute (and the burst)", c.media.uploads_per_min),
+        number("media", "unused_grace", "--media-unused-grace", "seconds an upload no message or avatar uses is kept", c.media.unused_grace_s),
         text("auth", "token_key", "--token-key", "access-token key, 32+ bytes (\"\": generated once into DATA/token.key)", c.token_key),
         number("auth", "argon2_memory_kib", "--argon2-memory-kib", "argon2id memory per password hash", c.password_cost.memory_kib),
         number("auth", "argon2_time_cost", "--argon2-time-cost", "argon2id iterations", c.password_cost.time_cost),
@@ -196,6 +203,20 @@ bool parse_listen(const std::string& s, Config& c) {
 
 }  // namespace
 
+std::vector<std::string> media_types(const std::string& list) {
+    static const std::vector<std::string> known = {"image/jpeg", "image/png", "image/webp", "image/gif"};
+    std::vector<std::string> out;
+    std::string item;
+    std::istringstream in(list);
+    while (std::getline(in, item, ',')) {
+        item.erase(0, item.find_first_not_of(' '));
+        item.erase(item.find_last_not_of(' ') + 1);
+        if (std::find(known.begin(), known.end(), item) == known.end()) return {};
+        if (std::find(out.begin(), out.end(), item) == out.end()) out.push_back(item);
+    }
+    return out;
+}
+
 std::string check_config(const Config& c) {
     if (auto l = check_limits(c.limits); !l.empty()) return "limits: " + l;
     const auto& r = c.retention;
@@ -206,6 +227,14 @@ std::string check_config(const Config& c) {
         return "auth.argon2_memory_kib must be >= 8 and auth.argon2_time_cost >= 1";
     if (c.drain_grace_s < 0 || c.drain_grace_s > 3600) return "server.drain_grace must be 0..3600 seconds";
     if (c.node_id && *c.node_id > 1023) return "server.node_id must be 0..1023";
+    if (c.media.max_bytes < 1 || c.media.max_bytes > (1ull << 30)) return "media.max_bytes must be 1..1073741824";
+    if (c.media.quota_bytes < c.media.max_bytes) return "media.quota_bytes must be at least media.max_bytes";
+    if (!(c.media.uploads_per_min > 0)) return "media.uploads_per_min must be > 0";
+    if (c.media.unused_grace_s < 60) return "media.unused_grace must be at least 60 seconds";
+    if (media_types(c.media_allowed).empty())
+        return "media.allowed must list some of image/jpeg, image/png, image/webp, image/gif, comma-separated";
+    if (!c.blobs_public_url.empty() && c.blobs_public_url.rfind("http://", 0) != 0 && c.blobs_public_url.rfind("https://", 0) != 0)
+        return "blobs.public_url must start with http:// or https://";
     return "";
 }
 

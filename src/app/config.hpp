@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "chat/password_hasher.hpp"
+#include "chat/media.hpp"
 #include "chat/retention.hpp"
 #include "core/limits.hpp"
 
@@ -30,6 +31,10 @@ struct Config {
     std::string log_format = "json";  // json | text
     Limits limits;
     RetentionPolicy retention;
+    MediaPolicy media;
+    std::string media_allowed = "image/jpeg,image/png,image/webp,image/gif";  // into media.allowed
+    std::string blobs_adapter = "local";
+    std::string blobs_public_url;  // local: prefix of the blob URLs handed out; "": a path on this server
     bool sweeper = true;  // run the retention sweeper every retention.sweep_interval_s
     PasswordCost password_cost;
 };
@@ -53,6 +58,10 @@ struct Invocation {
 // Parses flags, the file named by --config and the environment. Errors are
 // printed to stderr with what to fix, and set exit_code 2.
 Invocation load_config(int argc, char** argv, char** envp);
+
+// The accepted image types of a media.allowed list; empty when it names
+// anything else (natterd checks the bytes, and knows only these).
+std::vector<std::string> media_types(const std::string& list);
 
 // The effective configuration as TOML, secrets redacted.
 std::string config_to_toml(const Config& c);

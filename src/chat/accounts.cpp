@@ -174,15 +174,22 @@ Result<UserRecord> AccountService::user_by_name(const std::string& username) {
     return *u;
 }
 
-Result<UserRecord> AccountService::update_profile(const Principal& who, const ProfilePatch& patch) {
+Result<Ok> AccountService::check_profile(const ProfilePatch& patch) const {
     if (patch.display_name) {
         if (auto e = check_short_text("display_name", *patch.display_name, kMaxNameChars)) return *e;
         if (patch.display_name->empty()) return err(Code::invalid, "display_name must not be empty");
     }
     if (patch.description)
         if (auto e = check_short_text("description", *patch.description, kMaxNameChars)) return *e;
-    if (patch.avatar_media_id) return err(Code::invalid, "avatar_media_id needs media support, which this server does not have yet");
-    return stores_.users->update_profile(who.user, patch);
+    return Ok{};
+}
+
+Result<UserRecord> AccountService::update_profile(const Principal& who, const ProfilePatch& patch) {
+    if (auto ok = check_profile(patch); !ok) return ok.error();
+    // The avatar is the media service's to set: it checks the image first.
+    ProfilePatch fields = patch;
+    fields.avatar_media_id.reset();
+    return stores_.users->update_profile(who.user, fields);
 }
 
 void AccountService::announce_revocation(UserId user, DeviceId device) {

@@ -57,7 +57,9 @@ public:
     Result<Ok> remove_device(const Principal& who, DeviceId device);
     Result<UserRecord> user(UserId id);
     Result<UserRecord> user_by_name(const std::string& username);
+    // Display name and description; the avatar is set by MediaService::set_avatar.
     Result<UserRecord> update_profile(const Principal& who, const ProfilePatch& patch);
+    Result<Ok> check_profile(const ProfilePatch& patch) const;
 
 private:
     Result<SessionGrant> grant(const DeviceRecord& device);

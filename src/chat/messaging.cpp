@@ -23,19 +23,24 @@ MessagingService::MessagingService(Stores stores, Bus& bus, IdGenerator& ids, co
       blocking_(std::move(blocking)),
       send_limiter_(limits.send_rate_per_s, limits.send_burst) {}
 
-void MessagingService::send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done) {
+bool MessagingService::send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done,
+                            const std::function<void()>& handed_off) {
     auto reject = [&](Error e) {
         this->reject(cmd.trace_id, who, e);
         done(std::move(e));
+        return true;
     };
     if (!is_uuid(cmd.client_msg_id)) return reject(err(Code::invalid, "client_msg_id must be a UUID"));
-    if (cmd.attachment_json) return reject(err(Code::invalid, "attachments are not supported by this server yet"));
-    if (!cmd.body) return reject(err(Code::invalid, "body is required"));
-    auto len = utf8_length(*cmd.body);
-    if (!len) return reject(err(Code::invalid, "body is not valid UTF-8"));
-    if (*len == 0) return reject(err(Code::invalid, "body must not be empty"));
-    if (*len > limits_.max_body_chars)
-        return reject(err(Code::too_large, "body is longer than " + std::to_string(limits_.max_body_chars) + " characters"));
+    if (cmd.attachment_json && !media_) return reject(err(Code::invalid, "attachments are not supported by this server"));
+    // A body is required, or a caption with an attachment.
+    if (!cmd.body && !cmd.attachment_json) return reject(err(Code::invalid, "body is required"));
+    if (cmd.body) {
+        auto len = utf8_length(*cmd.body);
+        if (!len) return reject(err(Code::invalid, "body is not valid UTF-8"));
+        if (*len == 0) return reject(err(Code::invalid, "body must not be empty"));
+        if (*len > limits_.max_body_chars)
+            return reject(err(Code::too_large, "body is longer than " + std::to_string(limits_.max_body_chars) + " characters"));
+    }
     if (!cmd.to_user && !cmd.to_group) return reject(err(Code::invalid, "to must name a user or a group"));
     if (auto wait = send_limiter_.take(who.user, clock_.now_ms())) {
         Error e = err(Code::rate_limited, "too many messages: slow down");
@@ -44,7 +49,6 @@ void MessagingService::send(const Principal& who, SendCommand cmd, std::function
     }
     // The recipient's existence is checked in the send's transaction, so
     // sends reach the store in the order the socket sent them.
-    auto now = clock_.now_ms();
     SendRequest req;
     if (cmd.to_user) {
         UserId to = *cmd.to_user;
@@ -62,14 +66,45 @@ void MessagingService::send(const Principal& who, SendCommand cmd, std::function
     req.sender = who.user;
     req.sender_device = who.device;
     req.client_msg_id = std::move(cmd.client_msg_id);
-    req.new_message_id = ids_.next(now);
     req.kind = MessageKind::text;
-    req.body = std::move(*cmd.body);
+    req.body = cmd.body.value_or("");
+    if (!cmd.attachment_json) {
+        commit(who, std::move(req), std::move(cmd.trace_id), std::move(done));
+        return true;
+    }
+    // The media check reads the blob store: off this thread, and the
+    // socket's later sends wait for it (handed_off), so order holds.
+    blocking_([this, who, req = std::move(req), attachment = std::move(*cmd.attachment_json),
+               trace_id = std::move(cmd.trace_id), done = std::move(done), handed_off]() mutable {
+        Result<CheckedAttachment> checked = err(Code::unavailable, "internal error; retry");
+        try {
+            checked = media_->check_attachment(who, attachment);
+        } catch (const std::exception& e) {
+            log_event(LogLevel::error, "send.media_check_failed", {{"error", e.what()}});
+        }
+        if (!checked) {
+            this->reject(trace_id, who, checked.error());
+            done(checked.error());
+        } else {
+            req.kind = MessageKind::image;
+            req.attachment_json = std::move(checked->json);
+            req.media_id = checked->media_id;
+            commit(who, std::move(req), std::move(trace_id), std::move(done));
+        }
+        handed_off();
+    });
+    return false;
+}
+
+void MessagingService::commit(const Principal& who, SendRequest req, std::string trace_id,
+                              std::function<void(Result<StoredMessage>)> done) {
+    auto now = clock_.now_ms();
+    req.new_message_id = ids_.next(now);
     req.ts = now;
     // The payload a retry must repeat: recipient and content.
     req.payload_hash = sha256_hex(req.to_json + '\n' + req.body + '\n' + req.attachment_json);
     auto started = std::chrono::steady_clock::now();
-    stores_.messages->commit_send(std::move(req), [this, who, trace_id = std::move(cmd.trace_id), started,
+    stores_.messages->commit_send(std::move(req), [this, who, trace_id = std::move(trace_id), started,
                                                    done = std::move(done)](Result<SendOutcome> out) {
         auto elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - started).count();
         stats_.store_latency.observe(elapsed);

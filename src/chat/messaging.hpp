@@ -13,6 +13,7 @@
 #include <vector>
 
 #include "chat/accounts.hpp"
+#include "chat/media.hpp"
 #include "chat/rate_limiter.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
@@ -51,8 +52,14 @@ public:
                      Blocking blocking);
 
     // `done` gets the committed message (the first one, for a retry) or an
-    // error; it runs on a store or pool thread.
-    void send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done);
+    // error; it runs on a store or pool thread. Returns true when the send
+    // was handed to the store (or refused) before returning; false when it
+    // waits for a media check first: then `handed_off` runs once it was,
+    // and the caller holds its later sends until then to keep their order.
+    bool send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done,
+              const std::function<void()>& handed_off = [] {});
+    // Attachments need the media service; without one they are refused.
+    void set_media(MediaService* media) { media_ = media; }
     // `done` runs once the rows are gone, on a store thread. The delivered
     // watermarks the ack moved reach the senders as `receipt` frames.
     void ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done = {});
@@ -94,6 +101,8 @@ public:
     void count_pushes(std::uint64_t n) { stats_.messages_pushed.fetch_add(n, std::memory_order_relaxed); }
 
 private:
+    void commit(const Principal& who, SendRequest req, std::string trace_id,
+                std::function<void(Result<StoredMessage>)> done);
     void reject(const std::string& trace_id, const Principal& who, const Error& e);
 
     Stores stores_;
@@ -103,6 +112,7 @@ private:
     const Limits& limits_;
     Blocking blocking_;
     KeyedRateLimiter send_limiter_;
+    MediaService* media_ = nullptr;
     MessagingStats stats_;
 };
 

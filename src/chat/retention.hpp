@@ -20,6 +20,7 @@ struct RetentionPolicy {
 
 struct SweepReport {
     std::size_t inbox = 0, history = 0, dedupe = 0, credentials = 0;
+    std::size_t media = 0;  // media deleted with their blobs (MediaService::sweep)
 };
 
 class RetentionSweeper {

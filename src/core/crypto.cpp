@@ -2,6 +2,7 @@
 
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
+#include <openssl/hmac.h>
 #include <openssl/rand.h>
 
 #include <stdexcept>
@@ -41,19 +42,32 @@ std::string base64url(std::string_view bytes) {
     return out;
 }
 
+std::string hex(std::string_view bytes) {
+    static constexpr char kHex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char c : bytes) {
+        out += kHex[c >> 4];
+        out += kHex[c & 15];
+    }
+    return out;
+}
+
 std::string sha256_hex(std::string_view data) {
     unsigned char md[EVP_MAX_MD_SIZE];
     unsigned int len = 0;
     if (EVP_Digest(data.data(), data.size(), md, &len, EVP_sha256(), nullptr) != 1)
         throw std::runtime_error("sha256 failed");
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(len * 2);
-    for (unsigned i = 0; i < len; ++i) {
-        out += kHex[md[i] >> 4];
-        out += kHex[md[i] & 15];
-    }
-    return out;
+    return hex(std::string_view(reinterpret_cast<const char*>(md), len));
+}
+
+std::string hmac_sha256(std::string_view key, std::string_view data) {
+    unsigned char md[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    if (!HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(data.data()), data.size(),
+              md, &len))
+        throw std::runtime_error("hmac-sha256 failed");
+    return std::string(reinterpret_cast<const char*>(md), len);
 }
 
 bool constant_time_equal(std::string_view a, std::string_view b) {

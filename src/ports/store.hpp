@@ -107,6 +107,7 @@ struct SendRequest {
     std::string to_json;
     std::string body;
     std::string attachment_json;
+    std::uint64_t media_id = 0;  // with an attachment: must be the sender's checked media, else not_found
     std::int64_t ts = 0;
 };
 
@@ -276,6 +277,38 @@ public:
     virtual void set_receipts_seen(UserId user, DeviceId device, std::int64_t at) = 0;
 };
 
+// An uploaded (or announced) image: the database keeps only its key.
+struct MediaRecord {
+    std::uint64_t media_id = 0;
+    UserId owner = 0;
+    std::string mime;
+    std::uint64_t size = 0;  // declared; checked against the blob on first use
+    std::string key;         // in the blob store
+    std::int64_t created_at = 0;
+    bool verified = false;          // size and magic bytes checked
+    std::int64_t referenced_at = 0;  // first message or avatar using it; 0: none yet
+};
+
+class MediaStore {
+public:
+    virtual ~MediaStore() = default;
+    // Records a new media; too_large when the owner's media would pass
+    // `quota_bytes` (checked in the same transaction).
+    virtual Result<Ok> add_media(const MediaRecord& media, std::uint64_t quota_bytes) = 0;
+    virtual std::optional<MediaRecord> media(std::uint64_t media_id) = 0;
+    virtual void mark_verified(std::uint64_t media_id) = 0;
+    // Makes a verified media of `owner` the owner's avatar (or clears it
+    // with nullopt); not_found when it is not such a media.
+    virtual Result<Ok> set_avatar(UserId owner, std::optional<std::uint64_t> media_id, std::int64_t now) = 0;
+    // The uploader; any user when it is someone's avatar; a member of a
+    // conversation with a message (from the member's joined_seq) using it.
+    virtual bool may_download(std::uint64_t media_id, UserId user) = 0;
+    // Media to delete with their blobs, removed from the store here: never
+    // used and created before `unused_before`, or used but no longer by any
+    // message or avatar (retention took the messages). At most `batch`.
+    virtual std::vector<MediaRecord> expire_media(std::int64_t unused_before, std::size_t batch) = 0;
+};
+
 // Deletion of what has outlived its retention, in batches the caller loops
 // over; each call is short so sends interleave with the sweep. Each returns
 // how many rows it removed.
@@ -302,6 +335,7 @@ struct Stores {
     RetentionStore* retention = nullptr;
     GroupStore* groups = nullptr;
     ReceiptStore* receipts = nullptr;
+    MediaStore* media = nullptr;
 };
 
 }  // namespace natter

@@ -150,14 +150,40 @@ void DeviceSession::handle_send(const std::string& request_id, const json& frame
         if (!a->is_object()) return reply_error(request_id, err(Code::invalid, "attachment must be an object"));
         cmd.attachment_json = a->dump();
     }
-    std::weak_ptr<DeviceSession> weak = weak_from_this();
-    messaging_.send(who_, std::move(cmd), [weak, request_id](Result<StoredMessage> r) {
-        auto self = weak.lock();
-        if (!self) return;
-        auto frame = std::make_shared<const std::string>(r ? sent_frame(request_id, *r) : error_frame(request_id, r.error()));
-        // Connection::send is safe from any thread; the write is queued on the strand.
-        self->push(std::move(frame));
-    });
+    if (send_queue_.size() >= kMaxQueuedSends) {
+        Error e = err(Code::rate_limited, "too many sends waiting for their media checks: slow down");
+        e.retry_after_ms = 100;
+        return reply_error(request_id, std::move(e));
+    }
+    send_queue_.push_back(QueuedSend{request_id, std::move(cmd)});
+    pump_sends();
+}
+
+void DeviceSession::pump_sends() {
+    // Sends reach the store in the socket's order: one waiting for a media
+    // check holds those behind it.
+    while (!send_busy_ && !send_queue_.empty()) {
+        auto next = std::move(send_queue_.front());
+        send_queue_.pop_front();
+        std::weak_ptr<DeviceSession> weak = weak_from_this();
+        auto done = [weak, request_id = next.request_id](Result<StoredMessage> r) {
+            auto self = weak.lock();
+            if (!self) return;
+            auto frame =
+                std::make_shared<const std::string>(r ? sent_frame(request_id, *r) : error_frame(request_id, r.error()));
+            // Connection::send is safe from any thread; the write is queued on the strand.
+            self->push(std::move(frame));
+        };
+        auto handed_off = [weak] {
+            auto self = weak.lock();
+            if (!self) return;
+            self->on_strand([self] {
+                self->send_busy_ = false;
+                self->pump_sends();
+            });
+        };
+        if (!messaging_.send(who_, std::move(next.cmd), std::move(done), handed_off)) send_busy_ = true;
+    }
 }
 
 void DeviceSession::handle_ack(const std::string& request_id, const json& frame) {

@@ -11,6 +11,7 @@
 // pushes never overtake older inbox rows.
 //
 // Every method but on_bus runs on the connection's strand.
+#include <deque>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -59,6 +60,7 @@ public:
 private:
     void dispatch(const std::string& text);
     void handle_send(const std::string& request_id, const nlohmann::json& frame);
+    void pump_sends();
     void handle_ack(const std::string& request_id, const nlohmann::json& frame);
     void handle_read(const std::string& request_id, const nlohmann::json& frame);
     void handle_typing(const std::string& request_id, const nlohmann::json& frame);
@@ -88,6 +90,14 @@ private:
     TokenBucket frame_bucket_;
     TokenBucket typing_bucket_;
     bool closed_ = false;
+    // Sends not yet handed to the store, in the socket's order.
+    struct QueuedSend {
+        std::string request_id;
+        SendCommand cmd;
+    };
+    static constexpr std::size_t kMaxQueuedSends = 256;
+    std::deque<QueuedSend> send_queue_;
+    bool send_busy_ = false;  // a send waits for its media check
     // Presence: the users watched and the newest change shown for each.
     std::unordered_map<UserId, std::int64_t> watching_;
     std::uint64_t watch_generation_ = 0;       // bumped by each `presence` frame

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/frames.hpp"
+#include "core/url.hpp"
 
 namespace natter {
 
@@ -68,28 +69,6 @@ HttpResponse answer(Result<T> r, Fn&& ok) {
     return ok(*r);
 }
 
-int hex(char c) {
-    if (c >= '0' && c <= '9') return c - '0';
-    if (c >= 'a' && c <= 'f') return c - 'a' + 10;
-    if (c >= 'A' && c <= 'F') return c - 'A' + 10;
-    return -1;
-}
-
-std::string url_decode(std::string_view s) {
-    std::string out;
-    for (std::size_t i = 0; i < s.size(); ++i) {
-        if (s[i] == '+') {
-            out += ' ';
-        } else if (s[i] == '%' && i + 2 < s.size() + 0 && hex(s[i + 1]) >= 0 && hex(s[i + 2]) >= 0) {
-            out += char(hex(s[i + 1]) * 16 + hex(s[i + 2]));
-            i += 2;
-        } else {
-            out += s[i];
-        }
-    }
-    return out;
-}
-
 // A non-negative integer query parameter, or an error naming it.
 std::optional<Error> int_param(const std::map<std::string, std::string>& q, const char* name,
                                std::optional<std::int64_t>& out) {
@@ -114,21 +93,6 @@ HttpResponse error_response(const Error& e) {
     json inner = {{"code", code_name(e.code)}, {"message", e.message}};
     if (e.code == Code::rate_limited) inner["retry_after_ms"] = e.retry_after_ms;
     return json_response(http_status(e.code), {{"error", inner}});
-}
-
-std::map<std::string, std::string> parse_query(const std::string& query) {
-    std::map<std::string, std::string> out;
-    std::string_view q = query;
-    while (!q.empty()) {
-        auto amp = q.find('&');
-        auto part = q.substr(0, amp);
-        auto eq = part.find('=');
-        if (!part.empty())
-            out.emplace(url_decode(part.substr(0, eq)), eq == std::string_view::npos ? "" : url_decode(part.substr(eq + 1)));
-        if (amp == std::string_view::npos) break;
-        q.remove_prefix(amp + 1);
-    }
-    return out;
 }
 
 std::string bearer_token(const std::string& authorization) {
@@ -202,13 +166,15 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
     bool known = p == "/v1/sessions/current" || p == "/v1/devices" || p.rfind("/v1/devices/", 0) == 0 ||
                  p == "/v1/ws-tickets" || p == "/v1/users" || p.rfind("/v1/users/", 0) == 0 ||
                  p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0 ||
-                 (groups_ && (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0));
+                 (groups_ && (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0)) ||
+                 (media_ && (p == "/v1/media" || p.rfind("/v1/media/", 0) == 0));
     if (!known) return error_response(err(Code::not_found, "no such endpoint"));
     auto who = accounts_.authenticate(bearer_token(req.authorization));
     if (!who) return error_response(who.error());
 
     if (p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0) return conversations(*who, req);
     if (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0) return groups(*who, req);
+    if (p == "/v1/media" || p.rfind("/v1/media/", 0) == 0) return media(*who, req);
     if (p == "/v1/sessions/current") {
         if (m != "DELETE") return method_not_allowed();
         return answer(accounts_.logout(*who), [](Ok) { return no_content(); });
@@ -254,7 +220,15 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
         if (body.contains("avatar_media_id")) {
             std::optional<std::string> avatar;
             if (auto e = field(body, "avatar_media_id", avatar)) return *e;
-            patch.avatar_media_id = avatar ? parse_id(*avatar) : std::optional<std::uint64_t>();
+            if (!media_) return error_response(err(Code::invalid, "avatar_media_id needs media support"));
+            std::optional<std::uint64_t> id;
+            if (avatar) {
+                id = parse_id(*avatar);
+                if (!id) return error_response(err(Code::invalid, "avatar_media_id must be a media id string or null"));
+            }
+            // The other fields are checked first, so a bad one changes nothing.
+            if (auto ok = accounts_.check_profile(patch); !ok) return error_response(ok.error());
+            if (auto r = media_->set_avatar(*who, id); !r) return error_response(r.error());
         }
         return answer(accounts_.update_profile(*who, patch), [](const UserRecord& u) { return json_response(200, user_json(u)); });
     }
@@ -375,6 +349,36 @@ HttpResponse HttpApi::groups(const Principal& who, const HttpRequest& req) {
         return answer(groups_->remove_member(who, *group_id, *id), [](Ok) { return no_content(); });
     }
     return error_response(err(Code::not_found, "no such endpoint"));
+}
+
+HttpResponse HttpApi::media(const Principal& who, const HttpRequest& req) {
+    if (req.path == "/v1/media") {
+        if (req.method != "POST") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string mime;
+        if (auto e = required(body, "mime", mime)) return *e;
+        auto size = body.find("size");
+        if (size == body.end() || !size->is_number_integer())
+            return error_response(err(Code::invalid, "size must be an integer number of bytes"));
+        return answer(media_->create(who, mime, size->get<std::int64_t>()), [](const MediaUpload& u) {
+            json headers = json::object();
+            for (const auto& [k, v] : u.upload.headers) headers[k] = v;
+            return json_response(201, {{"media_id", id_string(u.media_id)},
+                                       {"upload", {{"method", u.upload.method}, {"url", u.upload.url}, {"headers", headers}}},
+                                       {"expires_at", u.upload.expires_at}});
+        });
+    }
+    if (req.method != "GET") return method_not_allowed();
+    auto id = parse_id(std::string_view(req.path).substr(std::string_view("/v1/media/").size()));
+    if (!id) return error_response(err(Code::not_found, "no such media"));
+    return answer(media_->download(who, *id), [](const MediaDownload& d) {
+        return json_response(200, {{"media_id", id_string(d.media.media_id)},
+                                   {"mime", d.media.mime},
+                                   {"size", d.media.size},
+                                   {"download_url", d.download.url},
+                                   {"expires_at", d.download.expires_at}});
+    });
 }
 
 }  // namespace natter

@@ -9,6 +9,8 @@
 #include "chat/accounts.hpp"
 #include "chat/groups.hpp"
 #include "chat/history.hpp"
+#include "chat/media.hpp"
+#include "core/url.hpp"  // parse_query, for the listener
 
 namespace natter {
 
@@ -27,7 +29,6 @@ struct HttpResponse {
 };
 
 HttpResponse error_response(const Error& e);
-std::map<std::string, std::string> parse_query(const std::string& query);
 std::string bearer_token(const std::string& authorization);
 
 // Operations endpoints: /readyz asks `ready`, /metrics renders `metrics`.
@@ -40,16 +41,19 @@ class HttpApi {
 public:
     using Operations = HttpOperations;
     // Without `groups`, the group endpoints answer 404.
-    HttpApi(AccountService& accounts, HistoryService& history, GroupService* groups = nullptr, Operations ops = {})
-        : accounts_(accounts), history_(history), groups_(groups), ops_(std::move(ops)) {}
+    HttpApi(AccountService& accounts, HistoryService& history, GroupService* groups = nullptr, Operations ops = {},
+            MediaService* media = nullptr)
+        : accounts_(accounts), history_(history), groups_(groups), media_(media), ops_(std::move(ops)) {}
     HttpResponse handle(const HttpRequest& req);
 
 private:
     HttpResponse conversations(const Principal& who, const HttpRequest& req);
     HttpResponse groups(const Principal& who, const HttpRequest& req);
+    HttpResponse media(const Principal& who, const HttpRequest& req);
     AccountService& accounts_;
     HistoryService& history_;
     GroupService* groups_;
+    MediaService* media_;
     Operations ops_;
 };
 

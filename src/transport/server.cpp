@@ -3,10 +3,12 @@
 #include <boost/asio/strand.hpp>
 #include "obs/log.hpp"
 
+#include <filesystem>
 #include <optional>
 #include <thread>
 #include <vector>
 
+#include "ports/blobs.hpp"
 #include "transport/beast_session.hpp"
 
 namespace natter {
@@ -16,6 +18,9 @@ using namespace transport;
 namespace {
 
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
+// A blob upload or download may take this long (16 MiB at ~30 KB/s).
+constexpr auto kBlobTimeout = std::chrono::minutes(10);
+constexpr std::string_view kBlobPrefix = "/v1/blobs/";
 
 http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
     http::response<http::string_body> res{http::status(r.status), version};
@@ -42,9 +47,104 @@ private:
     void do_read() {
         parser_.emplace();
         parser_->header_limit(16 * 1024);
-        parser_->body_limit(shared_.deps.limits.max_http_body_bytes);
+        // No limit while the header is read (Beast would refuse a large
+        // Content-Length at once); set per request once the target is known.
+        parser_->body_limit(boost::none);
         stream_.expires_after(kHttpTimeout);
+        // The header first: a blob transfer streams its body to or from a
+        // file instead of memory.
+        http::async_read_header(stream_, buffer_, *parser_,
+                                beast::bind_front_handler(&HttpSession::on_header, shared_from_this()));
+    }
+
+    void on_header(beast::error_code ec, std::size_t) {
+        if (ec) return shutdown();
+        const auto& req = parser_->get();
+        auto target = std::string_view(req.target().data(), req.target().size());
+        if (shared_.deps.blobs && target.substr(0, kBlobPrefix.size()) == kBlobPrefix && !websocket::is_upgrade(req))
+            return blob(target);
+        auto max = shared_.deps.limits.max_http_body_bytes;
+        if (auto length = parser_->content_length(); length && *length > max)
+            return reply(error_response(err(Code::too_large, "request body is over " + std::to_string(max) + " bytes")),
+                         req.version(), false);
+        parser_->body_limit(max);  // a chunked body is counted as it comes
         http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    }
+
+    // /v1/blobs/<key>?<signature>: natterd as the local blob store.
+    void blob(std::string_view target) {
+        shared_.http_requests.fetch_add(1, std::memory_order_relaxed);
+        const auto& req = parser_->get();
+        auto q = target.find('?');
+        std::string path(target.substr(0, q)), query(q == std::string_view::npos ? "" : target.substr(q + 1));
+        auto grant = shared_.deps.blobs->authorize(std::string(req.method_string()), path, query, shared_.deps.clock.now_ms());
+        unsigned version = req.version();
+        // A refused request's body is not read: answer and close.
+        if (!grant) return reply(error_response(grant.error()), version, false);
+        // A GET with a body would leave it unread on the connection: close after.
+        bool has_body = req.chunked() || (req.has_content_length() && req[http::field::content_length] != "0");
+        if (!grant->upload) return download(*grant, version, req.keep_alive() && !has_body);
+        auto length = req.find(http::field::content_length);
+        if (length == req.end() || length->value() != std::to_string(grant->size))
+            return reply(error_response(err(Code::invalid, "Content-Length must be " + std::to_string(grant->size) +
+                                                               ", the size the upload was signed for")),
+                         version, false);
+        if (req[http::field::content_type] != grant->mime)
+            return reply(error_response(err(Code::invalid, "Content-Type must be " + grant->mime + ", the type the upload was signed for")),
+                         version, false);
+        upload_temp_ = shared_.deps.blobs->temp_path();
+        upload_grant_ = std::move(*grant);
+        file_parser_.emplace(std::move(*parser_));
+        parser_.reset();
+        file_parser_->body_limit(upload_grant_.size);
+        beast::error_code ec;
+        file_parser_->get().body().open(upload_temp_.c_str(), beast::file_mode::write, ec);
+        if (ec) {
+            log_event(LogLevel::error, "blob.open_failed", {{"path", upload_temp_}, {"error", ec.message()}});
+            return reply(error_response(err(Code::unavailable, "cannot store uploads now; retry")), version, false);
+        }
+        stream_.expires_after(kBlobTimeout);
+        http::async_read(stream_, buffer_, *file_parser_,
+                         beast::bind_front_handler(&HttpSession::on_upload, shared_from_this()));
+    }
+
+    void on_upload(beast::error_code ec, std::size_t) {
+        unsigned version = file_parser_->get().version();
+        bool keep_alive = file_parser_->get().keep_alive();
+        file_parser_->get().body().close();
+        file_parser_.reset();
+        if (ec) {
+            std::error_code ignored;
+            std::filesystem::remove(upload_temp_, ignored);
+            if (ec == http::error::body_limit)
+                return reply(error_response(err(Code::too_large, "the upload is over the signed size")), version, false);
+            log_event(LogLevel::info, "blob.upload_failed", {{"key", upload_grant_.key}, {"error", ec.message()}});
+            return shutdown();  // cut off or timed out: nothing was stored
+        }
+        // The rename is a metadata operation: fine on this thread.
+        auto done = shared_.deps.blobs->commit_upload(upload_grant_, upload_temp_);
+        if (!done) return reply(error_response(done.error()), version, keep_alive);
+        reply(HttpResponse{200, ""}, version, keep_alive);
+    }
+
+    void download(const BlobGrant& grant, unsigned version, bool keep_alive) {
+        http::response<http::file_body> res{http::status::ok, version};
+        beast::error_code ec;
+        res.body().open(grant.path.c_str(), beast::file_mode::scan, ec);
+        if (ec) return reply(error_response(err(Code::not_found, "no such blob (not uploaded, or deleted)")), version, keep_alive);
+        res.set(http::field::server, "natterd");
+        res.set(http::field::content_type, grant.mime.empty() ? "application/octet-stream" : grant.mime);
+        res.set(http::field::cache_control, "private, max-age=300");
+        res.set("X-Content-Type-Options", "nosniff");
+        res.keep_alive(keep_alive);
+        res.prepare_payload();
+        auto shared_res = std::make_shared<http::response<http::file_body>>(std::move(res));
+        stream_.expires_after(kBlobTimeout);
+        // The request had no body to read (a GET): the next one may follow.
+        http::async_write(stream_, *shared_res, [self = shared_from_this(), shared_res](beast::error_code ec, std::size_t) {
+            if (ec || !shared_res->keep_alive()) return self->shutdown();
+            self->do_read();
+        });
     }
 
     void on_read(beast::error_code ec, std::size_t) {
@@ -143,6 +243,9 @@ private:
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
+    std::optional<http::request_parser<http::file_body>> file_parser_;  // an upload in progress
+    BlobGrant upload_grant_;
+    std::string upload_temp_;
     Shared& shared_;
 };
 

@@ -17,6 +17,7 @@
 namespace natter {
 
 class PresenceService;
+class BlobEndpoint;
 
 struct ServerConfig {
     std::string host = "127.0.0.1";
@@ -35,6 +36,7 @@ struct ServerDeps {
     const Clock& clock;
     std::function<void(std::function<void()>)> blocking;  // runs work off the I/O threads
     PresenceService* presence = nullptr;                   // presence and typing; none: refused
+    BlobEndpoint* blobs = nullptr;                         // /v1/blobs/: natterd as the local blob store
 };
 
 class Server {

@@ -36,10 +36,12 @@ const Row kRows[] = {
     {"GET", "/v1/groups/{victim_group}", "", 403},
     {"POST", "/v1/groups/{victim_group}/members", R"({"user_id":"{other}"})", 403},
     {"DELETE", "/v1/groups/{victim_group}/members/{victim}", "", 403},
+    {"POST", "/v1/media", R"({"mime":"image/png","size":10})", 0},
+    {"GET", "/v1/media/{victim_media}", "", 403},
 };
 
 struct Names {
-    std::string victim, victim_device, victim_group, other;
+    std::string victim, victim_device, victim_group, other, victim_media;
 };
 
 std::string fill(std::string s, const Names& n) {
@@ -48,6 +50,7 @@ std::string fill(std::string s, const Names& n) {
     };
     put("{victim_device}", n.victim_device);
     put("{victim_group}", n.victim_group);
+    put("{victim_media}", n.victim_media);
     put("{victim}", n.victim);
     put("{other}", n.other);
     return s;
@@ -82,7 +85,8 @@ protected:
         victim = signup(s.port(), "victim");
         other = signup(s.port(), "other");
         auto group = create_group(s.port(), victim, "victim's", {});
-        names = Names{victim.user_id, victim.device_id, group["group_id"], other.user_id};
+        auto media = http(s.port(), "POST", "/v1/media", {{"mime", "image/png"}, {"size", 10}}, victim.access_token);
+        names = Names{victim.user_id, victim.device_id, group["group_id"], other.user_id, media.body["media_id"]};
         auto ws = connect_synced(s.port(), victim);
         ws->send(send_frame(victim.user_id, "note to self: the secret"));
         ws->expect("sent");
@@ -117,6 +121,7 @@ TEST_F(AuthzMatrix, AnotherUsersCredentialReachesOnlyItsOwnData) {
         std::string what = std::string(row.method) + " " + row.path + " -> " + r.raw;
         EXPECT_EQ(r.raw.find(victim.device_id), std::string::npos) << "leaked the victim's device: " << what;
         EXPECT_EQ(r.raw.find("secret"), std::string::npos) << "leaked the victim's message: " << what;
+        EXPECT_EQ(r.raw.find("/v1/blobs/"), std::string::npos) << "leaked a signed URL: " << what;
         if (row.other_status) {
             EXPECT_EQ(r.status, row.other_status) << what;
         }

@@ -21,34 +21,49 @@ namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 using tcp = net::ip::tcp;
 
-HttpResult http(std::uint16_t port, const std::string& method, const std::string& target, const json& body,
-                const std::string& token) {
+HttpResult http_raw(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body,
+                    const std::vector<std::pair<std::string, std::string>>& headers) {
     net::io_context ioc;
     beast::tcp_stream stream(ioc);
     stream.connect(tcp::endpoint(net::ip::make_address("127.0.0.1"), port));
     http_ns::request<http_ns::string_body> req{http_ns::string_to_verb(method), target, 11};
     req.set(http_ns::field::host, "127.0.0.1");
-    if (!token.empty()) req.set(http_ns::field::authorization, "Bearer " + token);
-    if (!body.is_null()) {
-        req.set(http_ns::field::content_type, "application/json");
-        req.body() = body.is_string() ? body.get<std::string>() : body.dump();
-    }
-    req.prepare_payload();
+    for (const auto& [k, v] : headers) req.set(k, v);
+    req.body() = body;
+    if (!body.empty() || method == "PUT" || method == "POST") req.prepare_payload();
+    // An explicit Content-Length given by the caller wins (to test a lie).
+    for (const auto& [k, v] : headers)
+        if (beast::iequals(k, "Content-Length")) req.set(http_ns::field::content_length, v);
     stream.expires_after(kDeadline);
     bool done = false;
     beast::flat_buffer buf;
-    http_ns::response<http_ns::string_body> res;
+    http_ns::response_parser<http_ns::string_body> parser;
+    parser.body_limit(64u << 20);
     http_ns::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
-        if (ec) { done = true; return; }
-        http_ns::async_read(stream, buf, res, [&](beast::error_code, std::size_t) { done = true; });
+        // The server may answer (and close) before taking the whole body.
+        http_ns::async_read(stream, buf, parser, [&](beast::error_code e, std::size_t) { done = !e; });
+        (void)ec;
     });
     ioc.run();
     HttpResult out;
-    out.status = done ? res.result_int() : 0;
-    out.raw = res.body();
+    out.status = done ? parser.get().result_int() : 0;
+    out.raw = parser.get().body();
     out.body = json::parse(out.raw, nullptr, false);
     if (out.body.is_discarded()) out.body = nullptr;
+    for (const auto& f : parser.get()) out.headers[std::string(f.name_string())] = std::string(f.value());
     return out;
+}
+
+HttpResult http(std::uint16_t port, const std::string& method, const std::string& target, const json& body,
+                const std::string& token) {
+    std::vector<std::pair<std::string, std::string>> headers;
+    if (!token.empty()) headers.emplace_back("Authorization", "Bearer " + token);
+    std::string text;
+    if (!body.is_null()) {
+        headers.emplace_back("Content-Type", "application/json");
+        text = body.is_string() ? body.get<std::string>() : body.dump();
+    }
+    return http_raw(port, method, target, text, headers);
 }
 
 struct WsClient::Impl {

@@ -4,7 +4,10 @@
 #include <chrono>
 #include <cstdint>
 #include <memory>
+#include <map>
 #include <optional>
+#include <utility>
+#include <vector>
 #include <string>
 
 #include <nlohmann/json.hpp>
@@ -20,7 +23,12 @@ struct HttpResult {
     int status = 0;
     json body;  // null when empty or not JSON
     std::string raw;
+    std::map<std::string, std::string> headers;
 };
+
+// Any request: raw body, headers as given.
+HttpResult http_raw(std::uint16_t port, const std::string& method, const std::string& target, const std::string& body = "",
+                    const std::vector<std::pair<std::string, std::string>>& headers = {});
 
 // One request on a fresh connection.
 HttpResult http(std::uint16_t port, const std::string& method, const std::string& target, const json& body = nullptr,

@@ -23,6 +23,9 @@ void downgrade_to_v1(const std::string& path) {
     db.exec("ALTER TABLE devices DROP COLUMN receipts_seen_at");
     db.exec("ALTER TABLE members DROP COLUMN first_sent_seq");
     db.exec("ALTER TABLE members DROP COLUMN last_sent_seq");
+    db.exec("DROP INDEX messages_media");
+    db.exec("ALTER TABLE messages DROP COLUMN media_id");
+    db.exec("DROP TABLE media");
     db.exec("PRAGMA user_version=1");
 }
 

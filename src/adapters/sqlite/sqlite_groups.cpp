@@ -26,19 +26,21 @@ bool member_of(Db& db, const std::string& conversation_id, UserId user) {
     return st.step();
 }
 
-void append_message(Db& db, StoredMessage& m, const Last& last) {
+void append_message(Db& db, StoredMessage& m, const Last& last, std::uint64_t media_id) {
     m.seq = last.seq + 1;
     m.prev_message_id = last.message_id;
     auto ins = db.prepare(
         "INSERT INTO messages(message_id, conversation_id, seq, prev_message_id, kind, from_user, from_device, "
-        "client_msg_id, to_json, body, attachment, event, ts) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?)");
+        "client_msg_id, to_json, body, attachment, event, ts, media_id) VALUES(?,?,?,?,?,?,?,?,?,?,?,?,?,?)");
     ins.bind(1, m.message_id).bind(2, m.conversation_id).bind(3, m.seq).bind(4, m.prev_message_id);
     ins.bind(5, std::string_view(kind_name(m.kind))).bind(6, m.from_user).bind(7, m.from_device);
     ins.bind(8, m.client_msg_id).bind(9, m.to_json);
     if (m.body.empty()) ins.bind_null(10); else ins.bind(10, m.body);
     if (m.attachment_json.empty()) ins.bind_null(11); else ins.bind(11, m.attachment_json);
     if (m.event_json.empty()) ins.bind_null(12); else ins.bind(12, m.event_json);
-    ins.bind(13, m.ts).run();
+    ins.bind(13, m.ts);
+    if (media_id) ins.bind(14, media_id); else ins.bind_null(14);
+    ins.run();
     db.prepare("UPDATE conversations SET last_seq=?, last_message_id=? WHERE conversation_id=?")
         .bind(1, m.seq).bind(2, m.message_id).bind(3, m.conversation_id).run();
 }

@@ -81,8 +81,21 @@ CREATE TABLE IF NOT EXISTS messages(
   attachment TEXT,
   event TEXT,
   ts INTEGER NOT NULL,
+  media_id INTEGER,
   UNIQUE(conversation_id, seq));
 CREATE INDEX IF NOT EXISTS messages_ts ON messages(ts);
+CREATE INDEX IF NOT EXISTS messages_media ON messages(media_id) WHERE media_id IS NOT NULL;
+CREATE TABLE IF NOT EXISTS media(
+  media_id INTEGER PRIMARY KEY,
+  owner INTEGER NOT NULL,
+  mime TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  blob_key TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  verified INTEGER NOT NULL DEFAULT 0,
+  referenced_at INTEGER NOT NULL DEFAULT 0);
+CREATE INDEX IF NOT EXISTS media_owner ON media(owner);
+CREATE INDEX IF NOT EXISTS media_unused ON media(referenced_at, created_at);
 CREATE TABLE IF NOT EXISTS dedupe(
   sender INTEGER NOT NULL,
   client_msg_id TEXT NOT NULL,
@@ -146,6 +159,14 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
             return out;
         }
     }
+    if (req.media_id) {
+        // The sender's own checked media, still there (the sweeper may have
+        // taken it since the check); used from now on.
+        db.prepare("UPDATE media SET referenced_at=CASE referenced_at WHEN 0 THEN ? ELSE referenced_at END"
+                   " WHERE media_id=? AND owner=? AND verified=1")
+            .bind(1, req.ts).bind(2, req.media_id).bind(3, req.sender).run();
+        if (db.changes() == 0) return err(Code::not_found, "no such media (it may have expired): upload it again");
+    }
     if (req.group) {
         // Membership is read in the send's transaction: a member removed
         // before this seq does not get it, one added before does.
@@ -181,7 +202,7 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
     m.body = req.body;
     m.attachment_json = req.attachment_json;
     m.ts = req.ts;
-    append_message(db, m, *last);
+    append_message(db, m, *last, req.media_id);
     db.prepare("INSERT INTO dedupe(sender, client_msg_id, payload_hash, message_id, conversation_id, seq, "
                "prev_message_id, created_at) VALUES(?,?,?,?,?,?,?,?)")
         .bind(1, req.sender).bind(2, req.client_msg_id).bind(3, req.payload_hash).bind(4, m.message_id)
@@ -194,7 +215,7 @@ Result<SendOutcome> send_in(Db& db, const SendRequest& req) {
     return out;
 }
 
-constexpr int kSchemaVersion = 4;
+constexpr int kSchemaVersion = 5;
 
 // Creates the schema in a new file; refuses a file of another version.
 void migrate(Db& db) {
@@ -212,18 +233,22 @@ void migrate(Db& db) {
     if (!fresh && version >= 1 && version < kSchemaVersion) {
         // 1 -> 2: receipt change times for the catch-up on sync; groups.
         // 2 -> 3 -> 4: each member's first and last message, which receipts are news to.
+        // 4 -> 5: media, and the message that uses one.
         db.exec("BEGIN IMMEDIATE");
         if (version < 2) {
             db.exec("ALTER TABLE members ADD COLUMN receipt_at INTEGER NOT NULL DEFAULT 0");
             db.exec("ALTER TABLE devices ADD COLUMN receipts_seen_at INTEGER NOT NULL DEFAULT 0");
         }
         if (version < 3) db.exec("ALTER TABLE members ADD COLUMN first_sent_seq INTEGER NOT NULL DEFAULT 0");
-        db.exec("ALTER TABLE members ADD COLUMN last_sent_seq INTEGER NOT NULL DEFAULT 0");
-        db.exec("UPDATE members SET"
-                " first_sent_seq=coalesce((SELECT min(seq) FROM messages m WHERE m.conversation_id=members.conversation_id"
-                "  AND m.from_user=members.user_id AND m.kind<>'system'), 0),"
-                " last_sent_seq=coalesce((SELECT max(seq) FROM messages m WHERE m.conversation_id=members.conversation_id"
-                "  AND m.from_user=members.user_id AND m.kind<>'system'), 0)");
+        if (version < 4) {
+            db.exec("ALTER TABLE members ADD COLUMN last_sent_seq INTEGER NOT NULL DEFAULT 0");
+            db.exec("UPDATE members SET"
+                    " first_sent_seq=coalesce((SELECT min(seq) FROM messages m WHERE m.conversation_id=members.conversation_id"
+                    "  AND m.from_user=members.user_id AND m.kind<>'system'), 0),"
+                    " last_sent_seq=coalesce((SELECT max(seq) FROM messages m WHERE m.conversation_id=members.conversation_id"
+                    "  AND m.from_user=members.user_id AND m.kind<>'system'), 0)");
+        }
+        db.exec("ALTER TABLE messages ADD COLUMN media_id INTEGER");
         db.exec(kSchema);
         db.exec(("PRAGMA user_version=" + std::to_string(kSchemaVersion)).c_str());
         db.exec("COMMIT");

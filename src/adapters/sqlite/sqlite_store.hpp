@@ -34,12 +34,13 @@ class SqliteStore final : public UserStore,
                           public ConversationStore,
                           public RetentionStore,
                           public GroupStore,
-                          public ReceiptStore {
+                          public ReceiptStore,
+                          public MediaStore {
 public:
     explicit SqliteStore(SqliteConfig config);
     ~SqliteStore() override;
 
-    Stores ports() { return Stores{this, this, this, this, this, this, this, this}; }
+    Stores ports() { return Stores{this, this, this, this, this, this, this, this, this}; }
     std::string meta(const std::string& key);
     bool ping();                      // the file answers a read
     std::size_t queue_depth();        // writes waiting for the writer thread
@@ -103,6 +104,14 @@ public:
     std::vector<MemberReceipt> receipts_since(UserId user, std::int64_t since, std::size_t limit) override;
     std::int64_t receipts_seen(UserId user, DeviceId device) override;
     void set_receipts_seen(UserId user, DeviceId device, std::int64_t at) override;
+
+    // MediaStore (sqlite_media.cpp)
+    Result<Ok> add_media(const MediaRecord& media, std::uint64_t quota_bytes) override;
+    std::optional<MediaRecord> media(std::uint64_t media_id) override;
+    void mark_verified(std::uint64_t media_id) override;
+    Result<Ok> set_avatar(UserId owner, std::optional<std::uint64_t> media_id, std::int64_t now) override;
+    bool may_download(std::uint64_t media_id, UserId user) override;
+    std::vector<MediaRecord> expire_media(std::int64_t unused_before, std::size_t batch) override;
 
 private:
     // A job runs inside the batch transaction, in its own savepoint; `after`

@@ -20,7 +20,7 @@ std::optional<Last> last_of(Db& db, const std::string& conversation_id);
 bool member_of(Db& db, const std::string& conversation_id, UserId user);
 
 // Gives `m` the seq after `last`, stores it and makes it the conversation's newest.
-void append_message(Db& db, StoredMessage& m, const Last& last);
+void append_message(Db& db, StoredMessage& m, const Last& last, std::uint64_t media_id = 0);
 
 // One inbox row per device of every member of m's conversation but
 // `skip_device` (the sending device; 0 for none): the sender's devices last,
