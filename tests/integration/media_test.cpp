@@ -285,6 +285,26 @@ TEST(Media, TheSweeperDeletesUnusedMediaWithTheirBlobs) {
     EXPECT_EQ(http(s.port(), "GET", "/v1/media/" + used, nullptr, bob.access_token).status, 200);
 }
 
+TEST(Media, MediaGoesWithTheLastMessageRetentionDeletes) {
+    ManualClock clock(SystemClock().now_ms());
+    TestServer s("", [](Config& c) { c.retention.history_s = 3600; }, &clock);
+    auto d = Duo::start(s);
+    auto id = upload(s.port(), d.alice, "image/png", png_bytes(100));
+    d.a->send(image_frame(d.bob.user_id, id, "image/png", 100));
+    d.a->expect("sent");
+    ASSERT_FALSE(next_message(*d.b).is_null());  // acked: no inbox row holds the message
+    d.b->send({{"type", "ping"}, {"id", "acked"}});
+    EXPECT_EQ(d.b->expect("pong")["id"], "acked");
+    namespace fs = std::filesystem;
+    auto blob = fs::path(s.data_dir()) / "blobs" / "m" / id;
+    EXPECT_EQ(s.app().sweep_now().media, 0u) << "its message is in history";
+    clock.advance_ms(2 * 3600 * 1000);
+    auto swept = s.app().sweep_now();
+    EXPECT_EQ(swept.history, 1u);
+    EXPECT_EQ(swept.media, 1u);
+    EXPECT_FALSE(fs::exists(blob));
+}
+
 TEST(Media, ATextSentAfterAnImageKeepsTheSocketsOrder) {
     TestServer s;
     auto d = Duo::start(s);
