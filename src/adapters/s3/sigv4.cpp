@@ -1,8 +1,5 @@
 #include "adapters/s3/sigv4.hpp"
 
-#include <openssl/evp.h>
-#include <openssl/hmac.h>
-
 #include <algorithm>
 #include <array>
 #include <chrono>
@@ -11,6 +8,7 @@
 #include <utility>
 
 #include "core/crypto.hpp"
+#include "core/url.hpp"
 
 namespace natter::s3 {
 namespace {
@@ -32,26 +30,6 @@ constexpr std::array<std::string_view, 5> kSignerHeaders = {"host", "authorizati
 constexpr std::array<std::string_view, 14> kUnsignableHeaders = {
     "cache-control", "connection", "expect",  "from",    "keep-alive",        "max-forwards", "pragma",
     "referer",       "te",         "trailer", "upgrade", "transfer-encoding", "user-agent",   "x-amzn-trace-id"};
-
-std::string to_hex(std::string_view bytes) {
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
-    for (unsigned char c : bytes) {
-        out += kHex[c >> 4];
-        out += kHex[c & 15];
-    }
-    return out;
-}
-
-std::string hmac_sha256(std::string_view key, std::string_view data) {
-    unsigned char mac[EVP_MAX_MD_SIZE];
-    unsigned int len = 0;
-    if (!HMAC(EVP_sha256(), key.data(), int(key.size()), reinterpret_cast<const unsigned char*>(data.data()),
-              data.size(), mac, &len))
-        throw std::runtime_error("HMAC-SHA256 failed");
-    return std::string(reinterpret_cast<char*>(mac), len);
-}
 
 std::string lower(std::string_view s) {
     std::string out(s);
@@ -329,7 +307,7 @@ void sign_into(Signed& s, const Prepared& p, std::string_view method, const std:
     s.string_to_sign = std::string(kAlgorithm) + "\n" + p.amz_date + "\n" + p.scope + "\n" +
                        sha256_hex(s.canonical_request);
     const std::string key = signing_key(secret, p.amz_date.substr(0, 8), region, kService);
-    s.signature = to_hex(hmac_sha256(key, s.string_to_sign));
+    s.signature = hex(hmac_sha256(key, s.string_to_sign));
     s.credential_scope = p.scope;
 }
 
@@ -354,21 +332,8 @@ bool is_payload_hash(std::string_view h) {
 }  // namespace
 
 std::string uri_encode(std::string_view bytes, bool keep_slash) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    out.reserve(bytes.size() * 3);
-    for (unsigned char c : bytes) {
-        const bool unreserved = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') ||
-                                c == '-' || c == '_' || c == '.' || c == '~';
-        if (unreserved || (keep_slash && c == '/')) {
-            out += char(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
+    // SigV4's encoding is RFC 3986's, upper-case hex: core/url's.
+    return url_encode(bytes, keep_slash);
 }
 
 std::string amz_date(std::int64_t unix_s) {
