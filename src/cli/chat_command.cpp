@@ -23,6 +23,7 @@
 #include "inbox.hpp"
 #include "line_editor.hpp"
 #include "link.hpp"
+#include "media.hpp"
 #include "names.hpp"
 #include "text_format.hpp"
 #include "users.hpp"
@@ -271,8 +272,7 @@ private:
             auto to = f.value("to", json::object());
             who += is_id(str_field(to, "group")) ? " → group " + str_field(to, "group") : " → " + name(str_field(to, "user"));
         }
-        auto body = str_field(f, "body", "(" + str_field(f, "kind", "message") + ")");
-        return stamp + printable(who, "") + ": " + printable(body) + "\n";
+        return stamp + printable(who, "") + ": " + printable(message_text(f)) + "\n";
     }
 
     // A group change shown: who is in the group now, for presence and read marks.

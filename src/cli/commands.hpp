@@ -23,7 +23,8 @@ struct LoginOptions {
 struct SendOptions {
     std::string to;                  // USER; with --group, the first word of the text
     std::string group;               // --group ID
-    std::vector<std::string> words;  // TEXT...
+    std::vector<std::string> words;  // TEXT... (with --image: the caption, may be empty)
+    std::string image;               // --image FILE
 };
 
 struct ListenOptions {
@@ -55,6 +56,18 @@ struct HistoryOptions {
     bool json = false;
 };
 
+struct MediaGetOptions {
+    std::string media_id;
+    std::string output;  // -o FILE, "-" for stdout; empty: MEDIA_ID.<ext>
+};
+
+struct ProfileOptions {
+    std::string user;  // show [USER]; empty: yourself
+    bool json = false;
+    std::string file;  // avatar FILE
+    bool clear = false;  // avatar --clear
+};
+
 int run_register(const Globals& g, const RegisterOptions& o);
 int run_login(const Globals& g, const LoginOptions& o);
 int run_logout(const Globals& g);
@@ -71,5 +84,8 @@ int run_group_leave(const Globals& g, const GroupOptions& o);
 int run_receipts(const Globals& g, const ReceiptsOptions& o);
 int run_history(const Globals& g, const HistoryOptions& o);
 int run_conversations(const Globals& g, bool json);
+int run_media_get(const Globals& g, const MediaGetOptions& o);
+int run_profile_show(const Globals& g, const ProfileOptions& o);
+int run_profile_avatar(const Globals& g, const ProfileOptions& o);
 
 }  // namespace natter::cli

@@ -6,6 +6,7 @@
 #include "commands.hpp"
 #include "describe.hpp"
 #include "errors.hpp"
+#include "media.hpp"
 #include "text_format.hpp"
 #include "users.hpp"
 
@@ -13,14 +14,14 @@ namespace natter::cli {
 
 namespace {
 
-// "[date] #seq name: text" (or "* alice added carol") for a message object of the HTTP API.
-std::string message_line(NameCache& names, const json& m) {
+// "[date] #seq name: text" (or "* alice added carol") for a message object of the HTTP API;
+// an image as "[image/png 640x480, 300 KB] caption", and how to get it unless `brief`.
+std::string message_line(NameCache& names, const json& m, bool brief = false) {
     std::string head = "[" + date_time(int_field(m, "ts")) + "] #" + std::to_string(int_field(m, "seq")) + " ";
     if (str_field(m, "kind") == "system")
         return head + "* " + event_text(m, [&names](const std::string& id) { return names.name_of(id); });
     auto from = str_field(m.value("from", json::object()), "user");
-    auto body = str_field(m, "body", "(" + str_field(m, "kind", "message") + ")");
-    return head + printable(names.name_of(from), "") + ": " + printable(body);
+    return head + printable(names.name_of(from), "") + ": " + printable(message_text(m, !brief));
 }
 
 // "group \"Friends\" (123)"; "group 123" when the group cannot be read (no longer a member).
@@ -82,7 +83,7 @@ int run_conversations(const Globals& g, bool as_json) {
         std::cout << id << "  " << printable(title(api, names, api.creds().user_id, id), "");
         if (auto unread = int_field(c, "unread")) std::cout << "  (" << unread << " unread)";
         if (c.contains("last_message") && c["last_message"].is_object())
-            std::cout << "\n    " << shorten(message_line(names, c["last_message"]), 100);
+            std::cout << "\n    " << shorten(message_line(names, c["last_message"], true), 100);
         std::cout << "\n";
     }
     if (list.empty() && !as_json) std::cerr << "no conversations yet\n";

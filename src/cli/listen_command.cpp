@@ -1,7 +1,8 @@
 // natter listen: every pushed `message` frame as one JSON line on stdout,
 // acked in batches once printed; reconnects when the server asks for it.
 // For the person watching, a readable line on stderr for each group change,
-// receipt and typing frame; with --notices those frames go to stdout too.
+// image (with the command that downloads it), receipt and typing frame;
+// with --notices the notice frames go to stdout too.
 #include <cstdio>
 #include <map>
 
@@ -11,6 +12,7 @@
 #include "event_loop.hpp"
 #include "inbox.hpp"
 #include "link.hpp"
+#include "media.hpp"
 #include "names.hpp"
 #include "text_format.hpp"
 
@@ -71,7 +73,16 @@ private:
         if (!seen_.insert(id)) return acks_.add(id);  // pushed again after a reconnect: printed already
         if (!print(raw)) return;
         acks_.add(id);  // printed: now it may leave the inbox
-        if (str_field(f, "kind") == "system") {
+        if (str_field(f, "kind") == "image") {
+            // stdout has the frame as it came; the person watching gets a line saying how to fetch it.
+            auto conversation = str_field(f, "conversation_id");
+            tell(f, [this, f, conversation] {
+                auto name = names_.fn();
+                return "[" + clock_time(int_field(f, "ts")) + "] " +
+                       printable(name(str_field(f.value("from", json::object()), "user")), "") + ": " +
+                       printable(message_text(f)) + " (" + conversation_label(conversation, me_, name) + ")";
+            });
+        } else if (str_field(f, "kind") == "system") {
             auto conversation = str_field(f, "conversation_id");
             tell(f, [this, f, conversation] {
                 auto name = names_.fn();

@@ -9,6 +9,7 @@
 
 #include "commands.hpp"
 #include "errors.hpp"
+#include "transfer.hpp"
 
 using namespace natter::cli;
 
@@ -42,6 +43,8 @@ struct Cli {
     std::string device_to_remove;
     HistoryOptions history;
     bool conversations_json = false;
+    MediaGetOptions media_get;
+    ProfileOptions profile;
 
     Cli() {
         app.footer(kFooter);
@@ -55,6 +58,7 @@ struct Cli {
         add_messaging();
         add_groups();
         add_history();
+        add_media();
     }
 
     void add_accounts() {
@@ -85,12 +89,17 @@ struct Cli {
     }
 
     void add_messaging() {
-        auto* s = app.add_subcommand("send", "send one message (to USER, or with --group to a group) and wait until "
-                                             "the server has stored it");
+        auto* s = app.add_subcommand("send", "send one message, text or --image (to USER, or with --group to a group), "
+                                             "and wait until the server has stored it");
         s->add_option("USER", send.to, "a username (or @username), or a user id; none with --group");
         s->add_option("TEXT", send.words, "the message; the words are joined with spaces");
         s->add_option("--group", send.group, "send to this group (its id, or g:ID) instead of a USER");
-        s->footer(std::string("Examples:\n  natter send bob hi bob\n  natter send --group 384817174059098112 hi all\n\n") +
+        s->add_option("--image", send.image,
+                      "send this image (JPEG, PNG, WebP or GIF, at most 16 MiB); TEXT, if any, is its caption");
+        s->footer(std::string("Examples:\n  natter send bob hi bob\n  natter send --group 384817174059098112 hi all\n"
+                              "  natter send bob --image photo.jpg the view from here\n\n"
+                              "With --image the file is checked (by its first bytes) before anything is sent, then\n"
+                              "uploaded, with a progress bar on stderr when it is a terminal.\n\n") +
                   kFooter);
         s->callback([this] { command = [this] { return run_send(globals, send); }; });
 
@@ -169,6 +178,30 @@ struct Cli {
         c->callback([this] { command = [this] { return run_conversations(globals, conversations_json); }; });
     }
 
+    void add_media() {
+        auto* m = app.add_subcommand("media", "images: download one from a message or an avatar");
+        m->require_subcommand(1);
+        auto* get = m->add_subcommand("get", "download an image (as its message says: natter media get ID)");
+        get->add_option("MEDIA_ID", media_get.media_id, "the media id")->required();
+        get->add_option("-o,--output", media_get.output, "the file to write, - for stdout (default: MEDIA_ID.png, .jpg, ...)");
+        get->footer(std::string("Only the uploader, the members of a conversation the image was sent in, and anyone\n"
+                                "for an avatar may download it; others get `natter: forbidden: ...` (exit 1).\n"
+                                "The file appears only once complete; progress goes to stderr.\n\n") +
+                    kFooter);
+        get->callback([this] { command = [this] { return run_media_get(globals, media_get); }; });
+
+        auto* p = app.add_subcommand("profile", "show a user's profile; set or clear your avatar");
+        p->require_subcommand(1);
+        auto* show = p->add_subcommand("show", "a user's profile (yours without USER)");
+        show->add_option("USER", profile.user, "a username (or @username), or a user id");
+        show->add_flag("--json", profile.json, "the server's answer as JSON");
+        show->callback([this] { command = [this] { return run_profile_show(globals, profile); }; });
+        auto* avatar = p->add_subcommand("avatar", "upload an image and make it your avatar, or --clear it");
+        avatar->add_option("FILE", profile.file, "a JPEG, PNG, WebP or GIF image, at most 16 MiB");
+        avatar->add_flag("--clear", profile.clear, "remove your avatar");
+        avatar->callback([this] { command = [this] { return run_profile_avatar(globals, profile); }; });
+    }
+
     int run(int argc, char** argv) {
         try {
             app.parse(argc, argv);
@@ -195,6 +228,11 @@ int main(int argc, char** argv) {
     } catch (const CliError& e) {
         std::cerr << "natter: " << e.what() << "\n";
         return e.exit_code();
+    } catch (const Interrupted& e) {
+        // A transfer cut short by Ctrl-C (its temp file gone): end as the signal would have.
+        std::signal(e.sig, SIG_DFL);
+        std::raise(e.sig);
+        return 128 + e.sig;
     } catch (const std::exception& e) {
         std::cerr << "natter: " << e.what() << "\n";
         return kExitRefused;

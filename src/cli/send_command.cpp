@@ -1,14 +1,18 @@
 // natter send: one `send` frame over a fresh WebSocket, waiting for `sent`.
 // Pushed messages are left alone (not acked): they stay in the inbox for
-// listen and chat.
+// listen and chat. With --image, the file is checked and uploaded first
+// (POST /v1/media, then the bytes), and the send carries it as `attachment`.
 #include <cstdio>
 #include <iostream>
+#include <optional>
 
 #include "commands.hpp"
 #include "describe.hpp"
 #include "errors.hpp"
 #include "event_loop.hpp"
+#include "image_file.hpp"
 #include "link.hpp"
+#include "media_upload.hpp"
 #include "text_format.hpp"
 #include "users.hpp"
 
@@ -23,8 +27,9 @@ constexpr const char* kRequestId = "1";
 
 class Sender {
 public:
-    Sender(EventLoop& loop, Api& api, json frame)
-        : loop_(loop), frame_(std::move(frame)), link_(loop, api, handlers()) {}
+    // `suffix` goes at the end of the "sent: …" line.
+    Sender(EventLoop& loop, Api& api, json frame, std::string suffix = "")
+        : loop_(loop), frame_(std::move(frame)), suffix_(std::move(suffix)), link_(loop, api, handlers()) {}
 
     int run() {
         deadline_ = loop_.after(kAnswerDeadline, [this] {
@@ -53,8 +58,9 @@ private:
         if (done_ || str_field(f, "id") != kRequestId) return;
         auto type = str_field(f, "type");
         if (type == "sent") {
-            std::printf("sent: conversation=%s seq=%lld message_id=%s\n", str_field(f, "conversation_id").c_str(),
-                        static_cast<long long>(int_field(f, "seq")), str_field(f, "message_id").c_str());
+            std::printf("sent: conversation=%s seq=%lld message_id=%s%s\n", str_field(f, "conversation_id").c_str(),
+                        static_cast<long long>(int_field(f, "seq")), str_field(f, "message_id").c_str(),
+                        suffix_.c_str());
             std::fflush(stdout);
             finish(kExitOk, "");
         } else if (type == "error") {
@@ -92,6 +98,7 @@ private:
 
     EventLoop& loop_;
     json frame_;
+    std::string suffix_;
     Link link_;
     EventLoop::TimerId deadline_ = 0;
     int attempts_ = 0;
@@ -110,20 +117,37 @@ std::string join(const std::vector<std::string>& words) {
 int run_send(const Globals& g, const SendOptions& o) {
     auto words = o.words;
     if (!o.group.empty() && !o.to.empty()) words.insert(words.begin(), o.to);  // no USER with --group
-    if (words.empty())
+    if (words.empty() && o.image.empty())
         throw CliError(kExitUsage, "nothing to send: natter send USER TEXT..., or natter send --group GROUP_ID TEXT...");
+    if (o.group.empty() && o.to.empty())
+        throw CliError(kExitUsage, "send to whom? natter send USER --image FILE [CAPTION...], or --group GROUP_ID");
+    std::string group;
+    if (!o.group.empty()) {
+        group = group_id_of(o.group);
+        if (group.empty()) throw CliError(kExitUsage, "--group needs a group id (digits, or g:ID)");
+    }
+    // The file is judged before anything goes over the network.
+    std::optional<ImageFile> image;
+    if (!o.image.empty()) image.emplace(ImageFile::open(o.image));
     auto api = Api::signed_in(g);
     json to;
-    if (!o.group.empty()) {
-        auto group = group_id_of(o.group);
-        if (group.empty()) throw CliError(kExitUsage, "--group needs a group id (digits, or g:ID)");
+    if (!group.empty()) {
+        // Before an upload: is this a group we can send to? (403/404 otherwise)
+        if (image) api.call("GET", "/v1/groups/" + group);
         to = {{"group", group}};
     } else {
-        to = {{"user", resolve_user(api, o.to).id}};
+        to = {{"user", resolve_user(api, o.to, image.has_value()).id}};  // looked up even as an id: it must exist
     }
-    json frame = {{"type", "send"}, {"id", kRequestId}, {"client_msg_id", new_uuid()}, {"to", to}, {"body", join(words)}};
+    json frame = {{"type", "send"}, {"id", kRequestId}, {"client_msg_id", new_uuid()}, {"to", to}};
+    if (!words.empty()) frame["body"] = join(words);
+    std::string suffix;
+    if (image) {
+        auto media_id = upload_image(api, *image);
+        frame["attachment"] = attachment_for(*image, media_id);
+        suffix = " media_id=" + media_id;
+    }
     EventLoop loop;
-    Sender sender(loop, api, std::move(frame));
+    Sender sender(loop, api, std::move(frame), suffix);
     return sender.run();
 }
 
