@@ -3,6 +3,7 @@
 #include <boost/asio/strand.hpp>
 #include "obs/log.hpp"
 
+#include <array>
 #include <filesystem>
 #include <optional>
 #include <thread>
@@ -18,8 +19,13 @@ using namespace transport;
 namespace {
 
 constexpr auto kHttpTimeout = std::chrono::seconds(30);
-// A blob upload or download may take this long (16 MiB at ~30 KB/s).
+// A blob transfer may go slowly, but not stall: this long without a byte.
+constexpr auto kBlobIdle = std::chrono::seconds(60);
+// A download is one write: it may take this long in all (16 MiB at ~30 KB/s).
 constexpr auto kBlobTimeout = std::chrono::minutes(10);
+// After an early answer, what the client still sends is read and dropped,
+// up to this much, so it sees the answer instead of a reset.
+constexpr std::size_t kDrainBytes = 1 << 20;
 constexpr std::string_view kBlobPrefix = "/v1/blobs/";
 
 http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
@@ -103,9 +109,16 @@ private:
             log_event(LogLevel::error, "blob.open_failed", {{"path", upload_temp_}, {"error", ec.message()}});
             return reply(error_response(err(Code::unavailable, "cannot store uploads now; retry")), version, false);
         }
-        stream_.expires_after(kBlobTimeout);
-        http::async_read(stream_, buffer_, *file_parser_,
-                         beast::bind_front_handler(&HttpSession::on_upload, shared_from_this()));
+        read_upload();
+    }
+
+    // Piece by piece, so the timeout is for a stall, not the whole upload.
+    void read_upload() {
+        stream_.expires_after(kBlobIdle);
+        http::async_read_some(stream_, buffer_, *file_parser_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            if (!ec && !self->file_parser_->is_done()) return self->read_upload();
+            self->on_upload(ec, n);
+        });
     }
 
     void on_upload(beast::error_code ec, std::size_t) {
@@ -238,6 +251,18 @@ private:
     void shutdown() {
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+        drain_left_ = kDrainBytes;
+        drain();
+    }
+
+    void drain() {
+        if (drain_left_ == 0) return;  // enough: the socket closes with this session
+        stream_.expires_after(std::chrono::seconds(5));
+        stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
+            if (ec) return;
+            self->drain_left_ -= std::min(n, self->drain_left_);
+            self->drain();
+        });
     }
 
     beast::tcp_stream stream_;
@@ -246,6 +271,8 @@ private:
     std::optional<http::request_parser<http::file_body>> file_parser_;  // an upload in progress
     BlobGrant upload_grant_;
     std::string upload_temp_;
+    std::array<char, 8192> drain_buf_;
+    std::size_t drain_left_ = 0;
     Shared& shared_;
 };
 
