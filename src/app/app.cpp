@@ -18,6 +18,7 @@
 #include "adapters/localblobs/local_blobs.hpp"
 #include "adapters/localbus/local_bus.hpp"
 #include "adapters/localpresence/local_presence.hpp"
+#include "adapters/s3/s3_blobs.hpp"
 #include "adapters/sqlite/sqlite_store.hpp"
 #include "chat/accounts.hpp"
 #include "app/metrics.hpp"
@@ -91,10 +92,7 @@ struct App::Impl {
         auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
         signer = std::make_unique<TokenSigner>(key);
-        // Blob URLs are signed with a key of their own, derived from the
-        // token key: any node can check any node's URLs.
-        blobs = std::make_unique<localblobs::LocalBlobs>(localblobs::LocalBlobsConfig{
-            (fs::path(config.data_dir) / "blobs").string(), hmac_sha256(key, "natter blob urls"), config.blobs_public_url});
+        make_blobs(key);
         hasher = std::make_unique<PasswordHasher>(config.password_cost);
         // Two pools: HTTP work (argon2, account writes) must not hold up the
         // inbox reads that connected devices wait on, and the other way round.
@@ -127,7 +125,47 @@ struct App::Impl {
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
-                                                     presence.get(), blobs.get()});
+                                                     presence.get(), blob_endpoint});
+        // Last: nothing after it may throw while the check runs.
+        if (s3_blobs) check_s3_blobs();
+    }
+
+    // The local store (natterd serves /v1/blobs) or an S3 bucket (natterd
+    // serves no blobs: clients talk to the bucket).
+    void make_blobs(const std::string& token_key) {
+        if (config.blobs_adapter == "s3") {
+            // natterd's own S3 calls are signed with the real time (S3 refuses
+            // a skewed clock), whatever clock the service runs on.
+            auto s3 = std::make_unique<s3::S3Blobs>(s3::S3BlobsConfig{.bucket = s3_bucket(config.s3),
+                                                                     .credentials = s3_credentials(config.s3),
+                                                                     .no_overwrite = config.s3.no_overwrite,
+                                                                     .ca_file = config.s3.ca_file});
+            s3_blobs = s3.get();
+            blobs = std::move(s3);
+            return;
+        }
+        // Blob URLs are signed with a key of their own, derived from the
+        // token key: any node can check any node's URLs.
+        auto local = std::make_unique<localblobs::LocalBlobs>(localblobs::LocalBlobsConfig{
+            (fs::path(config.data_dir) / "blobs").string(), hmac_sha256(token_key, "natter blob urls"),
+            config.blobs_public_url});
+        blob_endpoint = local.get();
+        blobs = std::move(local);
+    }
+
+    // An unreachable bucket does not stop natterd (text chat works without
+    // it, and the store may come up later): it is logged, off the start-up
+    // path, and each media call that needs the bucket fails with
+    // `unavailable` until it answers.
+    void check_s3_blobs() {
+        pool->post([s3 = s3_blobs, endpoint = config.s3.endpoint, bucket = config.s3.bucket] {
+            auto why = s3->check_reachable();
+            if (why.empty())
+                log_event(LogLevel::info, "blobs.s3_ready", {{"endpoint", endpoint}, {"bucket", bucket}});
+            else
+                log_event(LogLevel::warn, "blobs.s3_unreachable",
+                          {{"endpoint", endpoint}, {"bucket", bucket}, {"error", why}});
+        });
     }
 
     // The node's presence heartbeat: refreshes its sockets' TTLs and sweeps
@@ -215,7 +253,9 @@ struct App::Impl {
     std::atomic<bool> draining{false};
     std::unique_ptr<HistoryService> history;
     std::unique_ptr<GroupService> groups;
-    std::unique_ptr<localblobs::LocalBlobs> blobs;
+    std::unique_ptr<BlobStore> blobs;
+    BlobEndpoint* blob_endpoint = nullptr;  // the local store: natterd serves /v1/blobs
+    s3::S3Blobs* s3_blobs = nullptr;        // the S3 store
     std::unique_ptr<MediaService> media;
     std::unique_ptr<HttpApi> api;
     std::unique_ptr<RetentionSweeper> sweeper;

@@ -71,6 +71,17 @@ Setting text(std::string section, std::string key, std::string flag, std::string
     return s;
 }
 
+Setting boolean(std::string section, std::string key, std::string flag, std::string help, bool& target) {
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}};
+    s.set = [&target](const std::string& t) -> std::string {
+        if (t != "true" && t != "false") return "must be true or false";
+        target = t == "true";
+        return "";
+    };
+    s.show = [&target] { return std::string(target ? "true" : "false"); };
+    return s;
+}
+
 std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync, std::string& node) {
     auto& l = c.limits;
     auto& r = c.retention;
@@ -84,8 +95,17 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         text("store", "adapter", "--store", "message store", c.store_adapter, {"sqlite"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
         text("bus", "adapter", "--bus", "fan-out bus", c.bus_adapter, {"local"}),
-        text("blobs", "adapter", "--blobs", "where image bytes go: files under DATA/blobs served by natterd", c.blobs_adapter, {"local"}),
+        text("blobs", "adapter", "--blobs", "where image bytes go: \"local\" (files under DATA/blobs served by natterd) or \"s3\" (a bucket of an S3-compatible store, [s3])", c.blobs_adapter, {"local", "s3"}),
         text("blobs", "public_url", "--blobs-public-url", "local blobs: prefix of the URLs handed out, e.g. https://chat.example.com (\"\": a path on this server)", c.blobs_public_url),
+        text("s3", "endpoint", "--s3-endpoint", "S3 blobs: the store's URL, scheme, host and port only (https://s3.eu-central-1.amazonaws.com, http://127.0.0.1:9000)", c.s3.endpoint),
+        text("s3", "bucket", "--s3-bucket", "S3 blobs: the bucket", c.s3.bucket),
+        text("s3", "region", "--s3-region", "S3 blobs: the bucket's region (MinIO: us-east-1 unless set; R2: auto)", c.s3.region),
+        text("s3", "access_key_id", "--s3-access-key-id", "S3 blobs: the access key id", c.s3.access_key_id),
+        text("s3", "secret_access_key", "--s3-secret-access-key", "S3 blobs: the secret access key (prefer the file or the environment to a flag)", c.s3.secret_access_key),
+        text("s3", "session_token", "--s3-session-token", "S3 blobs: the session token of temporary credentials", c.s3.session_token),
+        boolean("s3", "path_style", "--s3-path-style", "S3 blobs: URLs endpoint/bucket/key (true: MinIO, anything on an IP) or bucket.host/key (false: AWS)", c.s3.path_style),
+        boolean("s3", "no_overwrite", "--s3-no-overwrite", "S3 blobs: upload URLs sign If-None-Match: * so an upload cannot be replaced (false for a store that answers 501)", c.s3.no_overwrite),
+        text("s3", "ca_file", "--s3-ca-file", "S3 blobs: PEM file of the CAs to trust for an https endpoint (\"\": the system's)", c.s3.ca_file),
         text("media", "allowed", "--media-allowed", "image types accepted, comma-separated (of image/jpeg, image/png, image/webp, image/gif)", c.media_allowed),
         number("media", "max_bytes", "--media-max-bytes", "bytes per upload", c.media.max_bytes),
         number("media", "quota_bytes", "--media-quota-bytes", "bytes of media kept per user", c.media.quota_bytes),
@@ -125,7 +145,8 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("retention", "sweep_interval", "--sweep-interval", "seconds between retention sweeps", r.sweep_interval_s),
     };
     for (auto& s : v)
-        if (s.key == "token_key") s.secret = true;
+        if (s.name() == "auth.token_key" || s.name() == "s3.secret_access_key" || s.name() == "s3.session_token")
+            s.secret = true;
     return v;
 }
 
@@ -217,6 +238,30 @@ std::vector<std::string> media_types(const std::string& list) {
     return out;
 }
 
+s3::Bucket s3_bucket(const S3Settings& s) {
+    return s3::Bucket{s.endpoint, s.region, s.bucket, s.path_style ? s3::UrlStyle::path : s3::UrlStyle::virtual_host};
+}
+
+s3::Credentials s3_credentials(const S3Settings& s) {
+    return s3::Credentials{s.access_key_id, s.secret_access_key, s.session_token};
+}
+
+namespace {
+std::string check_s3(const S3Settings& s) {
+    const std::string with = " when blobs.adapter is \"s3\"";
+    if (s.endpoint.empty())
+        return "s3.endpoint is needed" + with + " (like https://s3.eu-central-1.amazonaws.com or http://127.0.0.1:9000)";
+    if (s.bucket.empty()) return "s3.bucket is needed" + with;
+    if (s.access_key_id.empty() || s.secret_access_key.empty())
+        return "s3.access_key_id and s3.secret_access_key are needed" + with;
+    if (auto why = s3::check_bucket(s3_bucket(s)); !why.empty()) return "s3: " + why;
+    // Signing anything checks the credentials' form.
+    auto probe = s3::presign(s3_bucket(s), s3_credentials(s), s3::Request{"GET", "k", {}, {}}, 0, 1);
+    if (!probe) return "s3: " + probe.error().message;
+    return "";
+}
+}  // namespace
+
 std::string check_config(const Config& c) {
     if (auto l = check_limits(c.limits); !l.empty()) return "limits: " + l;
     const auto& r = c.retention;
@@ -235,6 +280,8 @@ std::string check_config(const Config& c) {
         return "media.allowed must list some of image/jpeg, image/png, image/webp, image/gif, comma-separated";
     if (!c.blobs_public_url.empty() && c.blobs_public_url.rfind("http://", 0) != 0 && c.blobs_public_url.rfind("https://", 0) != 0)
         return "blobs.public_url must start with http:// or https://";
+    if (c.blobs_adapter == "s3")
+        if (auto why = check_s3(c.s3); !why.empty()) return why;
     return "";
 }
 
@@ -308,7 +355,9 @@ std::string config_to_toml(const Config& c) {
             out += (section.empty() ? "[" : "\n[") + s.section + "]\n";
             section = s.section;
         }
-        out += s.key + " = " + (s.secret && !c.token_key.empty() ? "\"<redacted>\"" : s.show()) + "\n";
+        const std::string value = s.show();
+        const bool empty = value == "''" || value == "\"\"";  // nothing to hide
+        out += s.key + " = " + (s.secret && !empty ? "\"<redacted>\"" : value) + "\n";
     }
     return out;
 }

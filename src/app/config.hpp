@@ -8,12 +8,26 @@
 #include <string>
 #include <vector>
 
+#include "adapters/s3/sigv4.hpp"
 #include "chat/password_hasher.hpp"
 #include "chat/media.hpp"
 #include "chat/retention.hpp"
 #include "core/limits.hpp"
 
 namespace natter {
+
+// [s3]: the bucket of blobs.adapter = "s3".
+struct S3Settings {
+    std::string endpoint;  // scheme, host and port only: "https://s3.eu-central-1.amazonaws.com", "http://127.0.0.1:9000"
+    std::string bucket;
+    std::string region = "us-east-1";
+    std::string access_key_id;
+    std::string secret_access_key;  // secret
+    std::string session_token;      // secret; only for temporary credentials
+    bool path_style = true;         // endpoint/bucket/key; false: bucket.endpoint-host/key (AWS's default)
+    bool no_overwrite = true;       // upload URLs sign If-None-Match: *, so an object cannot be replaced
+    std::string ca_file;            // PEM CAs to trust for an https endpoint; "": the system's
+};
 
 struct Config {
     std::string host = "127.0.0.1";
@@ -35,6 +49,7 @@ struct Config {
     std::string media_allowed = "image/jpeg,image/png,image/webp,image/gif";  // into media.allowed
     std::string blobs_adapter = "local";
     std::string blobs_public_url;  // local: prefix of the blob URLs handed out; "": a path on this server
+    S3Settings s3;
     bool sweeper = true;  // run the retention sweeper every retention.sweep_interval_s
     PasswordCost password_cost;
 };
@@ -65,6 +80,10 @@ std::vector<std::string> media_types(const std::string& list);
 
 // The effective configuration as TOML, secrets redacted.
 std::string config_to_toml(const Config& c);
+
+// The [s3] settings as the signer takes them.
+s3::Bucket s3_bucket(const S3Settings& s);
+s3::Credentials s3_credentials(const S3Settings& s);
 
 // Checks settings that depend on each other; empty when fine.
 std::string check_config(const Config& c);
