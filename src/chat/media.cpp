@@ -149,19 +149,32 @@ Result<Ok> MediaService::set_avatar(const Principal& who, std::optional<std::uin
 }
 
 std::size_t MediaService::sweep() {
+    constexpr std::size_t kBatch = 200;
     auto now = clock_.now_ms();
     std::size_t n = 0;
     for (;;) {
-        auto batch = stores_.media->expire_media(now - policy_.unused_grace_s * 1000, 200);
-        for (const auto& m : batch) {
+        auto batch = stores_.media->expire_media(now - policy_.unused_grace_s * 1000, kBatch);
+        n += batch.size();
+        if (batch.size() < kBatch) break;
+    }
+    // The blobs, from the trash: a blob store that fails keeps the rest
+    // for the next sweep.
+    for (;;) {
+        auto keys = stores_.media->blob_trash(kBatch);
+        std::vector<std::string> removed;
+        bool failed = false;
+        for (const auto& key : keys) {
             try {
-                blobs_.remove(m.key);
+                blobs_.remove(key);
+                removed.push_back(key);
             } catch (const std::exception& e) {
-                log_event(LogLevel::warn, "media.remove_failed", {{"key", m.key}, {"error", e.what()}});
+                log_event(LogLevel::warn, "media.remove_failed", {{"key", key}, {"error", e.what()}});
+                failed = true;
+                break;
             }
         }
-        n += batch.size();
-        if (batch.size() < 200) return n;
+        stores_.media->forget_trash(removed);
+        if (failed || keys.size() < kBatch) return n;
     }
 }
 

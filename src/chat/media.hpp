@@ -58,7 +58,8 @@ public:
     // Sets (or clears) the caller's avatar. Blocking.
     Result<Ok> set_avatar(const Principal& who, std::optional<std::uint64_t> media_id);
     // Deletes media never used within the grace period and media no message
-    // or avatar uses any more, with their blobs. Returns how many. Blocking.
+    // or avatar uses any more, then their blobs (a failed blob removal is
+    // retried by the next sweep). Returns how many media. Blocking.
     std::size_t sweep();
 
     const MediaPolicy& policy() const { return policy_; }

@@ -303,10 +303,16 @@ public:
     // The uploader; any user when it is someone's avatar; a member of a
     // conversation with a message (from the member's joined_seq) using it.
     virtual bool may_download(std::uint64_t media_id, UserId user) = 0;
-    // Media to delete with their blobs, removed from the store here: never
-    // used and created before `unused_before`, or used but no longer by any
-    // message or avatar (retention took the messages). At most `batch`.
+    // Media to delete with their blobs: never used and created before
+    // `unused_before`, or used but no longer by any message or avatar
+    // (retention took the messages). At most `batch`; their rows go, and
+    // their blob keys wait in the blob trash, in the same transaction.
     virtual std::vector<MediaRecord> expire_media(std::int64_t unused_before, std::size_t batch) = 0;
+    // Blob keys whose media is gone and whose blob may not be yet, oldest
+    // first: the sweeper removes each blob, then forgets the key, so a blob
+    // store that is down delays the removal instead of losing it.
+    virtual std::vector<std::string> blob_trash(std::size_t batch) = 0;
+    virtual void forget_trash(const std::vector<std::string>& keys) = 0;
 };
 
 // Deletion of what has outlived its retention, in batches the caller loops

@@ -1142,6 +1142,94 @@ TEST_P(StoreConformance, AMemberAddedLaterStartsWithNothingDeliveredOrRead) {
     EXPECT_EQ(list[0].unread, 1) << "alice's message after the join; not the one before, not the system one";
 }
 
+// ---- MediaStore
+
+TEST_P(StoreConformance, MediaIsRecordedWithinTheOwnersQuota) {
+    auto media = sut_->ports.media;
+    auto alice = add_user("alice"), bob = add_user("bob");
+    MediaRecord m{next_id(), alice, "image/png", 600, "m/1", kNow};
+    ASSERT_TRUE(media->add_media(m, 1000).ok());
+    MediaRecord big{next_id(), alice, "image/png", 500, "m/2", kNow};
+    expect_error_code(media->add_media(big, 1000).error(), Code::too_large);
+    MediaRecord small{next_id(), alice, "image/png", 400, "m/3", kNow};
+    EXPECT_TRUE(media->add_media(small, 1000).ok()) << "exactly at the quota";
+    EXPECT_TRUE(media->add_media(MediaRecord{next_id(), bob, "image/gif", 900, "m/4", kNow}, 1000).ok())
+        << "quotas are per user";
+    auto got = media->media(m.media_id);
+    ASSERT_TRUE(got.has_value());
+    EXPECT_EQ(got->owner, alice);
+    EXPECT_EQ(got->mime, "image/png");
+    EXPECT_EQ(got->size, 600u);
+    EXPECT_EQ(got->key, "m/1");
+    EXPECT_FALSE(got->verified);
+    EXPECT_EQ(got->referenced_at, 0);
+    media->mark_verified(m.media_id);
+    EXPECT_TRUE(media->media(m.media_id)->verified);
+    EXPECT_FALSE(media->media(next_id()).has_value());
+}
+
+TEST_P(StoreConformance, ASendMayUseOnlyTheSendersCheckedMediaWhichItsConversationMayThenDownload) {
+    auto media = sut_->ports.media;
+    auto alice = add_user("alice"), bob = add_user("bob"), carol = add_user("carol");
+    auto a1 = add_device(alice);
+    MediaRecord m{next_id(), alice, "image/png", 10, "m/10", kNow};
+    ASSERT_TRUE(media->add_media(m, 1 << 20).ok());
+    auto req = direct(alice, a1, bob);
+    req.kind = MessageKind::image;
+    req.media_id = m.media_id;
+    req.attachment_json = "{\"media_id\":\"" + id_string(m.media_id) + "\"}";
+    expect_error_code(send(req).error(), Code::not_found);  // not checked yet
+    media->mark_verified(m.media_id);
+    auto stolen = direct(carol, add_device(carol), bob);
+    stolen.media_id = m.media_id;
+    expect_error_code(send(stolen).error(), Code::not_found);  // not the sender's
+    EXPECT_TRUE(media->may_download(m.media_id, alice)) << "the uploader";
+    EXPECT_FALSE(media->may_download(m.media_id, bob));
+    auto out = sent(req);
+    EXPECT_EQ(out.message.attachment_json, req.attachment_json);
+    EXPECT_GT(media->media(m.media_id)->referenced_at, 0);
+    EXPECT_TRUE(media->may_download(m.media_id, bob)) << "a participant of the conversation";
+    EXPECT_FALSE(media->may_download(m.media_id, carol));
+    // An avatar is for everyone.
+    ASSERT_TRUE(media->set_avatar(alice, m.media_id, kNow).ok());
+    EXPECT_TRUE(media->may_download(m.media_id, carol));
+    EXPECT_EQ(users_->user_by_id(alice)->avatar_media_id, m.media_id);
+    expect_error_code(media->set_avatar(carol, m.media_id, kNow).error(), Code::not_found);
+    ASSERT_TRUE(media->set_avatar(alice, std::nullopt, kNow).ok());
+    EXPECT_FALSE(users_->user_by_id(alice)->avatar_media_id.has_value());
+    EXPECT_FALSE(media->may_download(m.media_id, carol));
+}
+
+TEST_P(StoreConformance, UnusedAndForgottenMediaExpireIntoTheBlobTrash) {
+    auto media = sut_->ports.media;
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice);
+    MediaRecord unused{next_id(), alice, "image/png", 10, "m/20", kNow};
+    MediaRecord fresh{next_id(), alice, "image/png", 10, "m/21", kNow + 5000};
+    MediaRecord used{next_id(), alice, "image/png", 10, "m/22", kNow};
+    for (auto* m : {&unused, &fresh, &used}) ASSERT_TRUE(media->add_media(*m, 1 << 20).ok());
+    media->mark_verified(used.media_id);
+    auto req = direct(alice, a1, bob);
+    req.media_id = used.media_id;
+    sent(req);
+    auto gone = media->expire_media(kNow + 1000, 100);
+    ASSERT_EQ(gone.size(), 1u) << "only the unused one past the grace";
+    EXPECT_EQ(gone[0].media_id, unused.media_id);
+    EXPECT_FALSE(media->media(unused.media_id).has_value());
+    EXPECT_TRUE(media->media(fresh.media_id).has_value());
+    EXPECT_EQ(media->blob_trash(10), std::vector<std::string>{"m/20"});
+    // The message goes (retention): its media follows.
+    EXPECT_EQ(sut_->ports.retention->expire_history(kNow + 1'000'000'000, 100), 1u);
+    gone = media->expire_media(kNow + 1000, 100);
+    ASSERT_EQ(gone.size(), 1u);
+    EXPECT_EQ(gone[0].media_id, used.media_id);
+    auto trash = media->blob_trash(10);
+    std::sort(trash.begin(), trash.end());
+    EXPECT_EQ(trash, (std::vector<std::string>{"m/20", "m/22"}));
+    media->forget_trash({"m/20"});
+    EXPECT_EQ(media->blob_trash(10), std::vector<std::string>{"m/22"});
+}
+
 INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 

@@ -88,9 +88,30 @@ std::vector<MediaRecord> SqliteStore::expire_media(std::int64_t unused_before, s
             st.bind(1, unused_before).bind(2, std::int64_t(batch));
             while (st.step()) out.push_back(media_from(st));
         }
-        for (const auto& m : out) db.prepare("DELETE FROM media WHERE media_id=?").bind(1, m.media_id).run();
+        for (const auto& m : out) {
+            db.prepare("DELETE FROM media WHERE media_id=?").bind(1, m.media_id).run();
+            db.prepare("INSERT OR IGNORE INTO blob_trash(blob_key, queued_at) VALUES(?,?)")
+                .bind(1, m.key).bind(2, unused_before).run();
+        }
         return out;
     }, {});
+}
+
+std::vector<std::string> SqliteStore::blob_trash(std::size_t batch) {
+    return read([&](Db& db) {
+        std::vector<std::string> out;
+        auto st = db.prepare("SELECT blob_key FROM blob_trash ORDER BY queued_at, blob_key LIMIT ?");
+        st.bind(1, std::int64_t(batch));
+        while (st.step()) out.push_back(st.text(0));
+        return out;
+    });
+}
+
+void SqliteStore::forget_trash(const std::vector<std::string>& keys) {
+    write_sync<bool>([&](Db& db) {
+        for (const auto& k : keys) db.prepare("DELETE FROM blob_trash WHERE blob_key=?").bind(1, k).run();
+        return true;
+    }, false);
 }
 
 }  // namespace natter::sqlite

@@ -96,6 +96,9 @@ CREATE TABLE IF NOT EXISTS media(
   referenced_at INTEGER NOT NULL DEFAULT 0);
 CREATE INDEX IF NOT EXISTS media_owner ON media(owner);
 CREATE INDEX IF NOT EXISTS media_unused ON media(referenced_at, created_at);
+CREATE TABLE IF NOT EXISTS blob_trash(
+  blob_key TEXT PRIMARY KEY,
+  queued_at INTEGER NOT NULL) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS dedupe(
   sender INTEGER NOT NULL,
   client_msg_id TEXT NOT NULL,

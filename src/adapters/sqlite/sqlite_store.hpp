@@ -112,6 +112,8 @@ public:
     Result<Ok> set_avatar(UserId owner, std::optional<std::uint64_t> media_id, std::int64_t now) override;
     bool may_download(std::uint64_t media_id, UserId user) override;
     std::vector<MediaRecord> expire_media(std::int64_t unused_before, std::size_t batch) override;
+    std::vector<std::string> blob_trash(std::size_t batch) override;
+    void forget_trash(const std::vector<std::string>& keys) override;
 
 private:
     // A job runs inside the batch transaction, in its own savepoint; `after`
