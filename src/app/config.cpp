@@ -87,7 +87,7 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
     auto& r = c.retention;
     std::vector<Setting> v = {
         text("server", "listen", "--listen", "HOST:PORT to serve on (port 0: any free port)", listen),
-        text("server", "data", "--data", "data directory: natter.db, token.key", c.data_dir),
+        text("server", "data", "--data", "data directory: natter.db, token.key, blobs/ (local image bytes)", c.data_dir),
         number("server", "threads", "--threads", "I/O threads (0: one per core)", c.io_threads),
         number("server", "blocking_threads", "--blocking-threads", "threads for HTTP work (password hashing, account writes); inbox reads get half as many more", c.blocking_threads),
         text("server", "node_id", "--node-id", "node id in message ids, 0..1023 (\"\": generated once, kept in the store)", node),

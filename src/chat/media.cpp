@@ -79,7 +79,9 @@ Result<MediaDownload> MediaService::download(const Principal& who, std::uint64_t
     auto m = stores_.media->media(media_id);
     if (!m) return err(Code::not_found, "no such media");
     if (!stores_.media->may_download(media_id, who.user))
-        return err(Code::forbidden, "only the uploader, an avatar's viewers and the conversation's members may download it");
+        return err(Code::forbidden,
+                   "only the uploader, an avatar's viewers and the members of a conversation with a message using it "
+                   "(in a group, a message from their joining on) may download it");
     return MediaDownload{*m, blobs_.presign_download(m->key, m->mime, clock_.now_ms(), policy_.download_ttl_s)};
 }
 

@@ -52,6 +52,18 @@ std::string server_error_text(const HttpResponse& r) {
         return out;
     }
     std::string out = "HTTP " + std::to_string(r.status);
+    // An S3-compatible store answers <Error><Code>…</Code><Message>…</Message></Error>.
+    auto tag = [&](const std::string& name) {
+        auto open = r.body.find("<" + name + ">"), close = r.body.find("</" + name + ">");
+        if (open == std::string::npos || close == std::string::npos || close < open) return std::string();
+        open += name.size() + 2;
+        return r.body.substr(open, std::min<std::size_t>(close - open, 300));
+    };
+    if (auto code = tag("Code"); !code.empty()) {
+        out += " from the blob store: " + code;
+        if (auto message = tag("Message"); !message.empty()) out += ": " + message;
+        return out;
+    }
     if (!r.body.empty() && r.body.size() < 200) out += ": " + r.body;
     return out;
 }
