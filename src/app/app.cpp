@@ -110,7 +110,8 @@ struct App::Impl {
             auto st = server->stats();
             return render_metrics(MetricsInputs{server->connections(), st.frames_in, st.frames_out, st.http_requests,
                                                 &messaging->stats(), store->inbox_rows(), store->queue_depth(),
-                                                presence->announced(), presence->typing_relayed(), registry->watched_users()});
+                                                presence->announced(), presence->typing_relayed(), registry->watched_users(),
+                                                &media->stats()});
         };
         presence = std::make_unique<PresenceService>(presence_store, store->ports(), bus, *clock, config.limits,
                                                      inbox_blocking, std::to_string(node) + "-" + base64url(random_bytes(6)));

@@ -85,6 +85,22 @@ std::string render_metrics(const MetricsInputs& in) {
     f.push_back(one("natter_presence_watched_users", "Users whose presence this node's sockets watch.",
                     MetricType::Gauge, double(in.watched_users)));
 
+    if (in.media) {
+        f.push_back(one("natter_media_uploads_total", "Uploads announced (POST /v1/media).", MetricType::Counter,
+                        double(in.media->uploads_announced.load())));
+        MetricFamily checks{"natter_media_checks_total", "First uses of a media by result: passed, or failed (not uploaded, another size, not the declared image).",
+                            MetricType::Counter, {}};
+        for (auto [result, v] : {std::pair{"passed", in.media->checks_passed.load()}, std::pair{"failed", in.media->checks_failed.load()}}) {
+            ClientMetric m;
+            m.label = {{"result", result}};
+            m.counter.value = double(v);
+            checks.metric.push_back(m);
+        }
+        f.push_back(checks);
+        f.push_back(one("natter_media_swept_total", "Media deleted by the sweeper (their blobs follow through the trash).",
+                        MetricType::Counter, double(in.media->swept.load())));
+    }
+
     auto h = s.store_latency.snapshot();
     ClientMetric hm;
     hm.histogram.sample_count = h.count;

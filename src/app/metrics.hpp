@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <string>
 
+#include "chat/media.hpp"
 #include "chat/messaging.hpp"
 
 namespace natter {
@@ -17,6 +18,7 @@ struct MetricsInputs {
     std::uint64_t presence_changes = 0;  // online/offline announcements
     std::uint64_t typing_relayed = 0;    // typing notices, one per user told
     std::size_t watched_users = 0;       // users whose presence this node's sockets watch
+    const MediaService::Stats* media = nullptr;
 };
 
 std::string render_metrics(const MetricsInputs& in);

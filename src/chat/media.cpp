@@ -72,6 +72,7 @@ Result<MediaUpload> MediaService::create(const Principal& who, const std::string
     m.key = blob_key(m.media_id);
     m.created_at = now;
     if (auto r = stores_.media->add_media(m, policy_.quota_bytes); !r) return r.error();
+    stats_.uploads_announced++;
     return MediaUpload{m.media_id, blobs_.presign_upload(m.key, m.mime, m.size, now, policy_.upload_ttl_s)};
 }
 
@@ -97,13 +98,19 @@ Result<MediaRecord> MediaService::usable(const Principal& who, std::uint64_t med
         log_event(LogLevel::warn, "media.stat_failed", {{"media_id", id_string(media_id)}, {"error", e.what()}});
         return err(Code::unavailable, "the blob store did not answer; retry");
     }
-    if (!blob) return err(Code::invalid, "the media has not been uploaded yet");
+    auto failed = [this](Error e) {
+        stats_.checks_failed++;
+        return e;
+    };
+    if (!blob) return failed(err(Code::invalid, "the media has not been uploaded yet"));
     if (blob->size != m->size)
-        return err(Code::invalid, "the upload is " + std::to_string(blob->size) + " bytes, not the " +
-                                      std::to_string(m->size) + " announced");
+        return failed(err(Code::invalid, "the upload is " + std::to_string(blob->size) + " bytes, not the " +
+                                             std::to_string(m->size) + " announced"));
     auto kind = sniff_image(blob->head);
     if (kind != m->mime)
-        return err(Code::invalid, "the upload is not " + m->mime + (kind.empty() ? " (nor any image we take)" : " but " + kind));
+        return failed(err(Code::invalid,
+                          "the upload is not " + m->mime + (kind.empty() ? " (nor any image we take)" : " but " + kind)));
+    stats_.checks_passed++;
     stores_.media->mark_verified(media_id);
     m->verified = true;
     return *m;
@@ -159,6 +166,7 @@ std::size_t MediaService::sweep() {
         n += batch.size();
         if (batch.size() < kBatch) break;
     }
+    stats_.swept += n;
     // The blobs, from the trash: a blob store that fails keeps the rest
     // for the next sweep.
     for (;;) {

@@ -4,6 +4,7 @@
 // database keeps keys; the bytes go straight between the client and the
 // blob store. Some calls block on the blob store (a HEAD and a short read):
 // run them off the I/O threads.
+#include <atomic>
 #include <cstdint>
 #include <optional>
 #include <string>
@@ -64,6 +65,14 @@ public:
 
     const MediaPolicy& policy() const { return policy_; }
 
+    struct Stats {
+        std::atomic<std::uint64_t> uploads_announced{0};
+        std::atomic<std::uint64_t> checks_passed{0};  // first uses whose blob matched
+        std::atomic<std::uint64_t> checks_failed{0};  // not uploaded, another size, not the declared image
+        std::atomic<std::uint64_t> swept{0};          // media deleted by the sweeper
+    };
+    const Stats& stats() const { return stats_; }
+
 private:
     // The media of `who`, its blob checked (size, magic bytes) once.
     Result<MediaRecord> usable(const Principal& who, std::uint64_t media_id);
@@ -74,6 +83,7 @@ private:
     const Clock& clock_;
     MediaPolicy policy_;
     KeyedRateLimiter upload_limiter_;
+    Stats stats_;
 };
 
 // The image type the bytes start with ("image/png", …), or "" for none we take.

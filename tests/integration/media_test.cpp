@@ -157,6 +157,9 @@ TEST(Media, FakeImagesAndMismatchesAreRefused) {
     d.a->send(image_frame(d.bob.user_id, good, "image/png", 100));
     d.a->expect("sent");
     EXPECT_EQ(next_message(*d.b)["attachment"]["media_id"], good);
+    auto metrics = http(s.port(), "GET", "/metrics").raw;
+    EXPECT_NE(metrics.find("natter_media_checks_total{result=\"failed\"} 3"), std::string::npos) << metrics;
+    EXPECT_NE(metrics.find("natter_media_checks_total{result=\"passed\"} 1"), std::string::npos) << metrics;
 
     // Announcements that cannot be.
     announce(s.port(), d.alice, "image/svg+xml", 100, 400);
