@@ -91,11 +91,13 @@ struct Cli {
     void add_messaging() {
         auto* s = app.add_subcommand("send", "send one message, text or --image (to USER, or with --group to a group), "
                                              "and wait until the server has stored it");
-        s->add_option("USER", send.to, "a username (or @username), or a user id; none with --group");
-        s->add_option("TEXT", send.words, "the message; the words are joined with spaces");
-        s->add_option("--group", send.group, "send to this group (its id, or g:ID) instead of a USER");
+        s->add_option("USER", send.to, "a username (or @username), or a user id; none with --group")->option_text("USER");
+        s->add_option("TEXT", send.words, "the message; the words are joined with spaces")->option_text("WORDS...");
+        s->add_option("--group", send.group, "send to this group (its id, or g:ID) instead of a USER")
+            ->option_text("GROUP_ID");
         s->add_option("--image", send.image,
-                      "send this image (JPEG, PNG, WebP or GIF, at most 16 MiB); TEXT, if any, is its caption");
+                      "send this image (JPEG, PNG, WebP or GIF, at most 16 MiB); the WORDS, if any, are its caption")
+            ->option_text("FILE");
         s->footer(std::string("Examples:\n  natter send bob hi bob\n  natter send --group 384817174059098112 hi all\n"
                               "  natter send bob --image photo.jpg the view from here\n\n"
                               "With --image the file is checked (by its first bytes) before anything is sent, then\n"
