@@ -91,7 +91,9 @@ public:
         std::int64_t seen_at = 0;
     };
     void receipts_for_sync(const Principal& who, std::function<void(Result<ReceiptCatchUp>)> done);
-    void receipts_seen(const Principal& who, std::int64_t at) { stores_.receipts->set_receipts_seen(who.user, who.device, at); }
+    void receipts_seen(const Principal& who, std::int64_t at, std::function<void()> done) {
+        stores_.receipts->set_receipts_seen(who.user, who.device, at, std::move(done));
+    }
 
     // Whether the device still exists with the principal's token generation:
     // a revocation may have raced the handshake. `done` runs on a pool thread.

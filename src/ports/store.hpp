@@ -274,7 +274,9 @@ public:
     virtual std::vector<MemberReceipt> receipts_since(UserId user, std::int64_t since, std::size_t limit) = 0;
     // The newest change a device was sent on sync.
     virtual std::int64_t receipts_seen(UserId user, DeviceId device) = 0;
-    virtual void set_receipts_seen(UserId user, DeviceId device, std::int64_t at) = 0;
+    // `done` runs once it is stored (on a store thread): a device told
+    // sync_done after it is not sent the same watermarks on its next sync.
+    virtual void set_receipts_seen(UserId user, DeviceId device, std::int64_t at, std::function<void()> done) = 0;
 };
 
 // An uploaded (or announced) image: the database keeps only its key.

@@ -302,11 +302,23 @@ void DeviceSession::maybe_finish_sync() {
             self->receipts_loading_ = false;
             if (self->closed_) return;
             if (generation != self->pull_generation_) return self->maybe_finish_sync();  // a `sync` started over
-            if (r) {
-                for (auto& f : r->frames) self->push(std::make_shared<const std::string>(std::move(f)));
-                if (r->seen_at) self->messaging_.receipts_seen(self->who_, r->seen_at);
-            }
-            self->finish_sync();
+            if (!r) return self->finish_sync();
+            for (auto& f : r->frames) self->push(std::make_shared<const std::string>(std::move(f)));
+            if (!r->seen_at) return self->finish_sync();
+            // sync_done once the mark is stored: a client that reconnects
+            // right after it is not sent the same watermarks again.
+            self->receipts_loading_ = true;
+            std::weak_ptr<DeviceSession> weak = self;
+            self->messaging_.receipts_seen(self->who_, r->seen_at, [weak, generation] {
+                auto self = weak.lock();
+                if (!self) return;
+                self->on_strand([self, generation] {
+                    self->receipts_loading_ = false;
+                    if (self->closed_) return;
+                    if (generation != self->pull_generation_) return self->maybe_finish_sync();
+                    self->finish_sync();
+                });
+            });
         });
     });
 }

@@ -1102,8 +1102,10 @@ TEST_P(StoreConformance, ReceiptsSinceListsChangedWatermarksOfTheUsersConversati
     EXPECT_TRUE(alice_told);
 
     EXPECT_EQ(receipts_->receipts_seen(alice, a1), 0);
-    receipts_->set_receipts_seen(alice, a1, kNow + 10);
-    EXPECT_TRUE(eventually([&] { return receipts_->receipts_seen(alice, a1) == kNow + 10; }));
+    std::promise<void> stored;
+    receipts_->set_receipts_seen(alice, a1, kNow + 10, [&] { stored.set_value(); });
+    ASSERT_EQ(stored.get_future().wait_for(kDeadline), std::future_status::ready);
+    EXPECT_EQ(receipts_->receipts_seen(alice, a1), kNow + 10) << "stored when done runs";
     (void)c1;
 }
 

@@ -412,13 +412,15 @@ std::int64_t SqliteStore::receipts_seen(UserId user, DeviceId device) {
     });
 }
 
-void SqliteStore::set_receipts_seen(UserId user, DeviceId device, std::int64_t at) {
+void SqliteStore::set_receipts_seen(UserId user, DeviceId device, std::int64_t at, std::function<void()> done) {
     enqueue(Job{[=](Db& db) {
                     db.prepare("UPDATE devices SET receipts_seen_at=max(receipts_seen_at, ?) WHERE user_id=? AND device_id=?")
                         .bind(1, at).bind(2, user).bind(3, device).run();
                     return true;
                 },
-                [](bool) {}});
+                [done = std::move(done)](bool) {
+                    if (done) done();
+                }});
 }
 
 }  // namespace natter::sqlite

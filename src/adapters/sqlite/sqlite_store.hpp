@@ -103,7 +103,7 @@ public:
     std::vector<MemberReceipt> receipts(const std::string& conversation_id) override;
     std::vector<MemberReceipt> receipts_since(UserId user, std::int64_t since, std::size_t limit) override;
     std::int64_t receipts_seen(UserId user, DeviceId device) override;
-    void set_receipts_seen(UserId user, DeviceId device, std::int64_t at) override;
+    void set_receipts_seen(UserId user, DeviceId device, std::int64_t at, std::function<void()> done) override;
 
     // MediaStore (sqlite_media.cpp)
     Result<Ok> add_media(const MediaRecord& media, std::uint64_t quota_bytes) override;
