@@ -33,6 +33,7 @@
 #include "sessions/session_registry.hpp"
 #include "transport/http_api.hpp"
 #include "transport/server.hpp"
+#include "transport/static_files.hpp"
 
 namespace natter {
 
@@ -123,10 +124,11 @@ struct App::Impl {
         groups = std::make_unique<GroupService>(store->ports(), *messaging, *ids, *clock, config.limits);
         api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops), media.get());
         sweeper = std::make_unique<RetentionSweeper>(*store, *clock, config.retention);
+        web = std::make_unique<StaticFiles>(config.web_root);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
-                                                     presence.get(), blob_endpoint});
+                                                     presence.get(), blob_endpoint, web.get()});
         // Last: nothing after it may throw while the check runs.
         if (s3_blobs) check_s3_blobs();
     }
@@ -255,6 +257,7 @@ struct App::Impl {
     std::unique_ptr<HistoryService> history;
     std::unique_ptr<GroupService> groups;
     std::unique_ptr<BlobStore> blobs;
+    std::unique_ptr<StaticFiles> web;
     BlobEndpoint* blob_endpoint = nullptr;  // the local store: natterd serves /v1/blobs
     s3::S3Blobs* s3_blobs = nullptr;        // the S3 store
     std::unique_ptr<MediaService> media;

@@ -47,6 +47,7 @@ struct Config {
     RetentionPolicy retention;
     MediaPolicy media;
     std::string media_allowed = "image/jpeg,image/png,image/webp,image/gif";  // into media.allowed
+    std::string web_root = "web/dist";  // the web client's built files; "" or missing: not served
     std::string blobs_adapter = "local";
     std::string blobs_public_url;  // local: prefix of the blob URLs handed out; "": a path on this server
     S3Settings s3;

@@ -11,6 +11,7 @@
 
 #include "ports/blobs.hpp"
 #include "transport/beast_session.hpp"
+#include "transport/static_files.hpp"
 
 namespace natter {
 
@@ -69,12 +70,56 @@ private:
         auto target = std::string_view(req.target().data(), req.target().size());
         if (shared_.deps.blobs && target.substr(0, kBlobPrefix.size()) == kBlobPrefix && !websocket::is_upgrade(req))
             return blob(target);
+        if (auto file = web_file(req, target)) return serve_file(*file, req.version(), req.keep_alive(), req.method() == http::verb::head);
         auto max = shared_.deps.limits.max_http_body_bytes;
         if (auto length = parser_->content_length(); length && *length > max)
             return reply(error_response(err(Code::too_large, "request body is over " + std::to_string(max) + " bytes")),
                          req.version(), false);
         parser_->body_limit(max);  // a chunked body is counted as it comes
         http::async_read(stream_, buffer_, *parser_, beast::bind_front_handler(&HttpSession::on_read, shared_from_this()));
+    }
+
+    // The web client: a GET (or HEAD) of anything but the API and the
+    // operations endpoints, when a file answers it.
+    std::optional<StaticFile> web_file(const http::request<http::string_body>& req, std::string_view target) {
+        if (!shared_.deps.web || !shared_.deps.web->enabled() || websocket::is_upgrade(req)) return std::nullopt;
+        if (req.method() != http::verb::get && req.method() != http::verb::head) return std::nullopt;
+        // A body on a GET would be left unread on the connection.
+        if (req.chunked() || (req.has_content_length() && req[http::field::content_length] != "0")) return std::nullopt;
+        auto path = target.substr(0, target.find('?'));
+        if (path.rfind("/v1/", 0) == 0 || path == "/v1" || path == "/healthz" || path == "/readyz" || path == "/metrics")
+            return std::nullopt;
+        return shared_.deps.web->resolve(path);
+    }
+
+    void serve_file(const StaticFile& file, unsigned version, bool keep_alive, bool head_only) {
+        shared_.http_requests.fetch_add(1, std::memory_order_relaxed);
+        http::response<http::file_body> res{http::status::ok, version};
+        beast::error_code ec;
+        res.body().open(file.path.c_str(), beast::file_mode::scan, ec);
+        if (ec) return reply(error_response(err(Code::not_found, "no such file")), version, keep_alive);
+        res.set(http::field::server, "natterd");
+        res.set(http::field::content_type, file.content_type);
+        res.set(http::field::cache_control, file.cache_control);
+        for (const auto& [k, v] : StaticFiles::security_headers()) res.set(k, v);
+        res.keep_alive(keep_alive);
+        res.prepare_payload();
+        if (head_only) {
+            http::response<http::empty_body> head{res.base()};
+            head.content_length(res.body().size());
+            auto shared_head = std::make_shared<http::response<http::empty_body>>(std::move(head));
+            stream_.expires_after(kHttpTimeout);
+            return http::async_write(stream_, *shared_head, [self = shared_from_this(), shared_head](beast::error_code ec, std::size_t) {
+                if (ec || !shared_head->keep_alive()) return self->shutdown();
+                self->do_read();
+            });
+        }
+        auto shared_res = std::make_shared<http::response<http::file_body>>(std::move(res));
+        stream_.expires_after(kBlobTimeout);
+        http::async_write(stream_, *shared_res, [self = shared_from_this(), shared_res](beast::error_code ec, std::size_t) {
+            if (ec || !shared_res->keep_alive()) return self->shutdown();
+            self->do_read();
+        });
     }
 
     // /v1/blobs/<key>?<signature>: natterd as the local blob store.

@@ -18,6 +18,7 @@ namespace natter {
 
 class PresenceService;
 class BlobEndpoint;
+class StaticFiles;
 
 struct ServerConfig {
     std::string host = "127.0.0.1";
@@ -37,6 +38,7 @@ struct ServerDeps {
     std::function<void(std::function<void()>)> blocking;  // runs work off the I/O threads
     PresenceService* presence = nullptr;                   // presence and typing; none: refused
     BlobEndpoint* blobs = nullptr;                         // /v1/blobs/: natterd as the local blob store
+    const StaticFiles* web = nullptr;                      // the web client's files, at every other GET
 };
 
 class Server {

@@ -2,6 +2,8 @@
 // drain natterd does on SIGTERM.
 #include <gtest/gtest.h>
 
+#include <filesystem>
+#include <fstream>
 #include <regex>
 #include <sstream>
 #include <thread>
@@ -105,6 +107,40 @@ TEST(Operations, SeededUsersConnectWithTheirMintedTokens) {
     EXPECT_EQ(http(s.port(), "POST", "/v1/sessions", {{"username", "load0"}, {"password", "password1"}}).status, 401);
     std::stringstream again;
     EXPECT_THROW(s.app().seed_users(SeedUsers{1, "load", 3600}, again), std::runtime_error) << "load0 is taken";
+}
+
+}  // namespace
+}  // namespace natter::test
+
+namespace natter::test {
+namespace {
+
+TEST(WebClient, NatterdServesItsFilesWithSecurityHeadersBesideTheApi) {
+    TempDir web;
+    std::filesystem::create_directories(std::filesystem::path(web.path()) / "assets");
+    std::ofstream(std::filesystem::path(web.path()) / "index.html") << "<!doctype html><title>natter</title>";
+    std::ofstream(std::filesystem::path(web.path()) / "assets" / "app-1.js") << "console.log('hi')";
+    TestServer s([&](Config& c) { c.web_root = web.path(); });
+    auto index = http_raw(s.port(), "GET", "/");
+    ASSERT_EQ(index.status, 200);
+    EXPECT_EQ(index.raw, "<!doctype html><title>natter</title>");
+    EXPECT_EQ(index.headers["Content-Type"], "text/html; charset=utf-8");
+    EXPECT_NE(index.headers["Content-Security-Policy"].find("frame-ancestors 'none'"), std::string::npos);
+    EXPECT_EQ(index.headers["X-Content-Type-Options"], "nosniff");
+    EXPECT_EQ(index.headers["X-Frame-Options"], "DENY");
+    auto js = http_raw(s.port(), "GET", "/assets/app-1.js");
+    EXPECT_EQ(js.raw, "console.log('hi')");
+    EXPECT_EQ(js.headers["Cache-Control"], "public, max-age=31536000, immutable");
+    EXPECT_EQ(http_raw(s.port(), "GET", "/chat/42").raw, index.raw) << "the app's own route";
+    auto head = http_raw(s.port(), "HEAD", "/");
+    EXPECT_EQ(head.status, 200);
+    EXPECT_TRUE(head.raw.empty());
+    // The API and the operations endpoints are untouched; nothing escapes the root.
+    EXPECT_EQ(http(s.port(), "GET", "/v1/nope").body["error"]["code"], "not_found");
+    EXPECT_EQ(http(s.port(), "GET", "/healthz").body["status"], "ok");
+    EXPECT_EQ(http_raw(s.port(), "GET", "/../natter.db").status, 404);
+    EXPECT_EQ(http_raw(s.port(), "GET", "/assets/missing.js").status, 404);
+    EXPECT_EQ(http_raw(s.port(), "POST", "/", "{}").status, 404);
 }
 
 }  // namespace
