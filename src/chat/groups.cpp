@@ -12,6 +12,11 @@ namespace natter {
 
 Result<SendOutcome> GroupService::commit(GroupChange change) {
     auto now = clock_.now_ms();
+    if (auto wait = change_limiter_.take(change.actor, now)) {
+        Error e = err(Code::rate_limited, "too many group changes: slow down");
+        e.retry_after_ms = wait;
+        return e;
+    }
     change.new_message_id = ids_.next(now);
     change.client_msg_id = random_uuid();
     change.ts = now;

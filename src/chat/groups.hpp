@@ -9,6 +9,7 @@
 
 #include "chat/accounts.hpp"
 #include "chat/messaging.hpp"
+#include "chat/rate_limiter.hpp"
 #include "core/error.hpp"
 #include "core/limits.hpp"
 #include "ports/clock.hpp"
@@ -24,7 +25,12 @@ struct CreatedGroup {
 class GroupService {
 public:
     GroupService(Stores stores, MessagingService& messaging, IdGenerator& ids, const Clock& clock, const Limits& limits)
-        : stores_(stores), messaging_(messaging), ids_(ids), clock_(clock), limits_(limits) {}
+        : stores_(stores),
+          messaging_(messaging),
+          ids_(ids),
+          clock_(clock),
+          limits_(limits),
+          change_limiter_(limits.group_changes_per_min / 60.0, limits.group_changes_per_min) {}
 
     // The creator is the group's admin; `members` are the others (the
     // creator may be listed too; duplicates count once).
@@ -49,6 +55,7 @@ private:
     IdGenerator& ids_;
     const Clock& clock_;
     const Limits& limits_;
+    KeyedRateLimiter change_limiter_;  // per acting user: every change is a message to every member
 };
 
 }  // namespace natter

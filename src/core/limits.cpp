@@ -24,6 +24,7 @@ std::string check_limits(const Limits& l) {
     if (l.max_connections < 1) return "max_connections must be at least 1";
     if (l.max_pending_requests < 1 || l.max_pending_writes < 1) return "max_pending_requests and max_pending_writes must be at least 1";
     if (l.max_group_members < 2 || l.max_group_members > 100000) return "max_group_members must be 2..100000";
+    if (!(l.group_changes_per_min > 0)) return "group_changes_per_min must be > 0";
     if (l.max_group_name_chars < 1 || l.max_group_name_chars > 1000) return "max_group_name_chars must be 1..1000";
     if (l.max_presence_users < 1 || l.max_presence_users > 10000) return "max_presence_users must be 1..10000";
     if (l.presence_ttl_ms < 1000 || l.presence_ttl_ms > 3600 * 1000) return "presence_ttl_ms must be 1000..3600000";

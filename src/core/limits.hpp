@@ -30,6 +30,7 @@ struct Limits {
     std::size_t max_pending_writes = 100000;       // sends queued for the store: past this `unavailable`
     std::size_t max_group_members = 200;           // members per group, the creator included: past this 409
     std::size_t max_group_name_chars = 100;        // code points in a group's name
+    double group_changes_per_min = 60;             // creates, adds, removes per user (and the burst): past this 429
     std::size_t max_presence_users = 500;          // users one socket watches
     std::int64_t presence_ttl_ms = 60000;          // a silent socket is offline (and closed) after this
     std::size_t max_sync_receipts = 2000;          // member watermarks a device catches up on per sync

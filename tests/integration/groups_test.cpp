@@ -270,6 +270,20 @@ TEST(Groups, AdminsManageMembersTheLastAdminLeavingHandsOver) {
     EXPECT_FALSE(pushed[1]["event"].contains("new_admin")) << "carol was not an admin";
 }
 
+TEST(Groups, ChangesAreRateLimitedPerUser) {
+    TestServer s([](Config& c) { c.limits.group_changes_per_min = 3; });
+    auto alice = signup(s.port(), "alice"), bob = signup(s.port(), "bob"), carol = signup(s.port(), "carol");
+    std::string gid = create_group(s.port(), alice, "g", {&bob})["group_id"];
+    auto members = "/v1/groups/" + gid + "/members";
+    EXPECT_EQ(http(s.port(), "POST", members, {{"user_id", carol.user_id}}, alice.access_token).status, 204);
+    EXPECT_EQ(http(s.port(), "DELETE", members + "/" + carol.user_id, nullptr, alice.access_token).status, 204);
+    auto r = http(s.port(), "POST", "/v1/groups", {{"name", "spam"}, {"members", json::array()}}, alice.access_token);
+    EXPECT_EQ(r.status, 429) << r.raw;
+    EXPECT_GT(r.body["error"]["retry_after_ms"].get<std::int64_t>(), 0);
+    // Per user: bob may still leave.
+    EXPECT_EQ(http(s.port(), "DELETE", members + "/" + bob.user_id, nullptr, bob.access_token).status, 204);
+}
+
 TEST(Groups, ANonMemberIsRefusedEverywhere) {
     TestServer s;
     auto alice = signup(s.port(), "alice"), bob = signup(s.port(), "bob"), mallory = signup(s.port(), "mallory");
