@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "core/image.hpp"
 #include "obs/log.hpp"
 
 namespace natter {
@@ -31,15 +32,6 @@ std::optional<std::uint64_t> id_field(const json& j, const char* name) {
     return parse_id(it->get_ref<const std::string&>());
 }
 }  // namespace
-
-std::string sniff_image(std::string_view h) {
-    auto starts = [&](std::string_view magic) { return h.substr(0, magic.size()) == magic; };
-    if (starts("\xFF\xD8\xFF")) return "image/jpeg";
-    if (starts("\x89PNG\r\n\x1A\n")) return "image/png";
-    if (starts("GIF87a") || starts("GIF89a")) return "image/gif";
-    if (h.size() >= 12 && starts("RIFF") && h.substr(8, 4) == "WEBP") return "image/webp";
-    return "";
-}
 
 MediaService::MediaService(Stores stores, BlobStore& blobs, IdGenerator& ids, const Clock& clock, MediaPolicy policy)
     : stores_(stores),

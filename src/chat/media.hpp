@@ -13,6 +13,7 @@
 #include "chat/accounts.hpp"
 #include "chat/rate_limiter.hpp"
 #include "core/error.hpp"
+#include "core/image.hpp"  // sniff_image
 #include "ports/blobs.hpp"
 #include "ports/clock.hpp"
 #include "ports/store.hpp"
@@ -86,7 +87,5 @@ private:
     Stats stats_;
 };
 
-// The image type the bytes start with ("image/png", …), or "" for none we take.
-std::string sniff_image(std::string_view head);
 
 }  // namespace natter

@@ -16,6 +16,7 @@
 #include <optional>
 #include <set>
 
+#include "core/crypto.hpp"
 #include "commands.hpp"
 #include "describe.hpp"
 #include "errors.hpp"
@@ -132,7 +133,7 @@ private:
         Outgoing out{std::to_string(next_request_++), {}};
         out.frame = {{"type", "send"},
                      {"id", out.request_id},
-                     {"client_msg_id", new_uuid()},
+                     {"client_msg_id", random_uuid()},
                      {"to", target_.to},
                      {"body", *line}};
         unconfirmed_.push_back(out);

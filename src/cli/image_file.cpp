@@ -10,6 +10,8 @@
 #include "errors.hpp"
 #include "media.hpp"
 
+#include "core/image.hpp"
+
 namespace natter::cli {
 
 namespace {
@@ -48,15 +50,6 @@ std::string lower_first(std::string s) {
 }
 
 }  // namespace
-
-std::string sniff_image_type(std::string_view h) {
-    auto starts = [&](std::string_view magic) { return h.substr(0, magic.size()) == magic; };
-    if (starts("\xFF\xD8\xFF")) return "image/jpeg";
-    if (starts("\x89PNG\r\n\x1A\n")) return "image/png";
-    if (starts("GIF87a") || starts("GIF89a")) return "image/gif";
-    if (h.size() >= 12 && starts("RIFF") && h.substr(8, 4) == "WEBP") return "image/webp";
-    return "";
-}
 
 std::optional<Dimensions> header_dimensions(std::string_view h, const std::string& mime) {
     if (mime == "image/png") {
@@ -99,7 +92,7 @@ ImageFile ImageFile::open(const std::string& path, std::uint64_t max_bytes) {
     auto n = ::pread(fd, head, sizeof head, 0);
     if (n < 0) throw CliError(kExitUsage, "cannot read " + path + ": " + lower_first(std::strerror(errno)));
     std::string_view h(head, std::size_t(n));
-    f.mime_ = sniff_image_type(h);
+    f.mime_ = sniff_image(h);
     if (f.mime_.empty())
         throw CliError(kExitUsage, path + " is not a JPEG, PNG, WebP or GIF image (judged by its first bytes), "
                                           "the only kinds natter sends");

@@ -14,7 +14,6 @@ namespace natter::cli {
 constexpr std::uint64_t kMaxImageBytes = 16u << 20;
 
 // "image/jpeg", "image/png", "image/gif", "image/webp", or "" for anything else.
-std::string sniff_image_type(std::string_view head);
 
 // Width and height from the header bytes (PNG IHDR, GIF screen, WebP VP8/VP8L/VP8X);
 // nullopt when they are not there. JPEG needs its markers walked: see ImageFile.

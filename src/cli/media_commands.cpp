@@ -11,6 +11,7 @@
 #include <iostream>
 #include <optional>
 
+#include "core/crypto.hpp"
 #include "commands.hpp"
 #include "errors.hpp"
 #include "image_file.hpp"
@@ -56,7 +57,7 @@ public:
         }
         auto slash = path.find_last_of('/');
         std::string dir = slash == std::string::npos ? "" : path.substr(0, slash + 1);
-        temp_ = dir + "." + base_name(path) + ".part-" + new_uuid().substr(0, 8);
+        temp_ = dir + "." + base_name(path) + ".part-" + random_uuid().substr(0, 8);
         fd_ = ::open(temp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0666);
         if (fd_ < 0) {
             temp_.clear();

@@ -6,6 +6,7 @@
 #include <iostream>
 #include <optional>
 
+#include "core/crypto.hpp"
 #include "commands.hpp"
 #include "describe.hpp"
 #include "errors.hpp"
@@ -138,7 +139,7 @@ int run_send(const Globals& g, const SendOptions& o) {
     } else {
         to = {{"user", resolve_user(api, o.to, image.has_value()).id}};  // looked up even as an id: it must exist
     }
-    json frame = {{"type", "send"}, {"id", kRequestId}, {"client_msg_id", new_uuid()}, {"to", to}};
+    json frame = {{"type", "send"}, {"id", kRequestId}, {"client_msg_id", random_uuid()}, {"to", to}};
     if (!words.empty()) frame["body"] = join(words);
     std::string suffix;
     if (image) {

@@ -53,27 +53,5 @@ std::string shorten(const std::string& text, std::size_t max) {
     return text;
 }
 
-std::string new_uuid() {
-    static thread_local std::mt19937_64 rng{[] {
-        std::random_device rd;
-        std::seed_seq seq{rd(), rd(), rd(), rd(), rd(), rd(), rd(), rd()};
-        return std::mt19937_64(seq);
-    }()};
-    unsigned char b[16];
-    for (int i = 0; i < 16; i += 8) {
-        auto r = rng();
-        for (int k = 0; k < 8; ++k) b[i + k] = static_cast<unsigned char>(r >> (8 * k));
-    }
-    b[6] = (b[6] & 0x0f) | 0x40;  // version 4
-    b[8] = (b[8] & 0x3f) | 0x80;  // RFC 4122 variant
-    static constexpr char kHex[] = "0123456789abcdef";
-    std::string s;
-    for (int i = 0; i < 16; ++i) {
-        if (i == 4 || i == 6 || i == 8 || i == 10) s += '-';
-        s += kHex[b[i] >> 4];
-        s += kHex[b[i] & 15];
-    }
-    return s;
-}
 
 }  // namespace natter::cli

@@ -16,6 +16,5 @@ std::string printable(const std::string& text, const std::string& indent = "  ")
 std::string shorten(const std::string& text, std::size_t max);
 
 // A random version 4 UUID, lower case 8-4-4-4-12.
-std::string new_uuid();
 
 }  // namespace natter::cli

@@ -5,27 +5,14 @@
 
 #include "errors.hpp"
 
+#include "core/url.hpp"
+
 namespace natter::cli {
 
 bool is_id(const std::string& s) {
     if (s.empty() || s.size() > 20 || s[0] == '0') return false;
     if (!std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); })) return false;
     return s.size() < 20 || s <= "18446744073709551615";
-}
-
-std::string url_encode(const std::string& s) {
-    static constexpr char kHex[] = "0123456789ABCDEF";
-    std::string out;
-    for (unsigned char c : s) {
-        if (std::isalnum(c) || c == '-' || c == '_' || c == '.' || c == '~') {
-            out += char(c);
-        } else {
-            out += '%';
-            out += kHex[c >> 4];
-            out += kHex[c & 15];
-        }
-    }
-    return out;
 }
 
 User resolve_user(Api& api, const std::string& who, bool lookup) {

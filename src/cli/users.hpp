@@ -30,7 +30,6 @@ bool is_conversation_id(const std::string& s);
 std::string conversation_for(Api& api, const std::string& arg);
 
 // Percent-encodes a query parameter value.
-std::string url_encode(const std::string& s);
 
 // Usernames by user id, looked up once; the id itself when the lookup fails.
 class NameCache {
