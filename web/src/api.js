@@ -16,6 +16,11 @@ export class ApiError extends Error {
   }
 }
 
+// Refresh a minute before expiry, or at two thirds of a short lifetime.
+function margin(s) {
+  return Math.min(REFRESH_MARGIN_MS, ((s.expires_in || 900) * 1000) / 3);
+}
+
 function readJson(key) {
   try {
     return JSON.parse(localStorage.getItem(key) || 'null');
@@ -136,13 +141,13 @@ export class Api {
     const run = async () => {
       const stored = loadSession();
       if (!stored || stored.device_id !== this.session?.device_id) throw new ApiError(401, 'unauthorized', 'signed out');
-      if (stored.refresh_token !== this.session.refresh_token && stored.expires_at - Date.now() > REFRESH_MARGIN_MS) {
+      if (stored.refresh_token !== this.session.refresh_token && stored.expires_at - Date.now() > margin(stored)) {
         this.session = stored;
         return;
       }
       try {
         const r = await call('POST', '/v1/tokens/refresh', { refresh_token: stored.refresh_token });
-        this.session = { ...stored, access_token: r.access_token, refresh_token: r.refresh_token, expires_at: Date.now() + r.expires_in * 1000 };
+        this.session = { ...stored, access_token: r.access_token, refresh_token: r.refresh_token, expires_in: r.expires_in, expires_at: Date.now() + r.expires_in * 1000 };
         saveSession(this.session);
       } catch (e) {
         if (e.status === 401) this.expire(e.message);
@@ -165,7 +170,7 @@ export class Api {
     if (!this.session) throw new ApiError(401, 'unauthorized', 'signed out');
     const stored = loadSession();
     if (stored && stored.device_id === this.session.device_id && stored.expires_at > this.session.expires_at) this.session = stored;
-    if (this.session.expires_at - Date.now() < REFRESH_MARGIN_MS) await this.refresh();
+    if (this.session.expires_at - Date.now() < margin(this.session)) await this.refresh();
     return this.session.access_token;
   }
 

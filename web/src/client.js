@@ -134,6 +134,8 @@ export class Client {
     if (self) this.state.me = { ...this.state.me, ...self };
     this.state.phase = 'ready';
     this.changed();
+    const reopen = sessionStorage.getItem('natter.open');
+    if (reopen && this.state.conversations.has(reopen)) this.open(reopen);
     this.connectSoon(0);
     this.refreshMe();
     this.loadConversations();
@@ -341,6 +343,7 @@ export class Client {
   async open(id) {
     if (this.state.openId !== id) {
       this.state.openId = id;
+      sessionStorage.setItem('natter.open', id);
       this.state.messages = [];
       this.state.history = { loading: false, complete: false };
       this.changed();
@@ -361,6 +364,7 @@ export class Client {
 
   close() {
     this.state.openId = null;
+    sessionStorage.removeItem('natter.open');
     this.state.messages = [];
     this.changed();
   }
@@ -852,6 +856,7 @@ export class Client {
       this.loadNewest(this.state.openId);
       this.loadReceipts(this.state.openId);
     }
+    this.state.presence.clear(); // the new watch answers every status afresh
     this.updateWatch(true);
     this.flushOutbox();
   }

@@ -9,7 +9,11 @@ import { isGroup } from '../util.js';
 
 function useClientState(client) {
   const [, setTick] = useState(0);
-  useEffect(() => client.subscribe(() => setTick((t) => t + 1)), []);
+  useEffect(() => {
+    const off = client.subscribe(() => setTick((t) => t + 1));
+    setTick((t) => t + 1); // a change made before this subscription
+    return off;
+  }, []);
   return client.state;
 }
 

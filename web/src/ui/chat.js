@@ -43,13 +43,13 @@ function ChatHeader({ client, state, id, onBack, onGroupInfo }) {
   } else if (peer === me) {
     status = 'Notes to yourself';
   } else {
-    const p = state.presence.get(peer);
+    const p = state.connection === 'online' ? state.presence.get(peer) : null;
     status = p ? (p.status === 'online' ? 'online' : lastSeenText(p.last_seen)) : '';
   }
   return html`
     <header class="chat-head">
       <button type="button" class="icon-button back" onClick=${onBack} aria-label="Back">${icon('back')}</button>
-      <${Avatar} client=${client} user=${peer ? state.users.get(peer) : null} name=${title} id=${id} size=${40} />
+      <${Avatar} client=${client} user=${peer ? state.users.get(peer) : null} name=${title} id=${peer || id} size=${40} />
       <div class="chat-title">
         <h2>${title}</h2>
         <p class=${`chat-status${typists.length ? ' typing' : ''}`} data-testid="chat-status" aria-live="polite">${status}</p>
@@ -245,12 +245,14 @@ function Composer({ client, id }) {
 
   const send = async (e) => {
     e?.preventDefault();
-    if (!text.trim() || over) return;
+    const value = area.current?.value ?? text;
+    if (!value.trim() || [...value].length > MAX_BODY) return;
     setError('');
+    update(''); // cleared at once: the outbox has it now
     try {
-      await client.sendText(id, text);
-      update('');
+      await client.sendText(id, value);
     } catch (err) {
+      update(value);
       setError(err.message);
     }
   };
@@ -264,10 +266,13 @@ function Composer({ client, id }) {
     e.currentTarget.value = '';
     if (!f) return;
     setError('');
+    const caption = area.current?.value ?? '';
+    const useCaption = [...caption].length <= MAX_BODY;
+    if (useCaption) update('');
     try {
-      await client.sendImage(id, f, over ? '' : text);
-      if (!over) update('');
+      await client.sendImage(id, f, useCaption ? caption : '');
     } catch (err) {
+      if (useCaption) update(caption);
       setError(err.message);
     }
   };

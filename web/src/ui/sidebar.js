@@ -58,14 +58,14 @@ function ConversationItem({ client, state, c }) {
   let line = preview(client, c.last_message);
   if (pending.length) line = `You: ${pending.at(-1).body || '📷 Photo'}`;
   if (typists.length) line = group ? `${client.displayName(typists[0])} is typing…` : 'typing…';
-  const online = peer && peer !== me && state.presence.get(peer)?.status === 'online';
+  const online = peer && peer !== me && state.connection === 'online' && state.presence.get(peer)?.status === 'online';
   const selected = state.openId === c.id;
   return html`
     <li>
       <button type="button" class=${`conversation${selected ? ' selected' : ''}`} aria-current=${selected ? 'true' : undefined}
         onClick=${() => client.open(c.id)}>
         <span class="avatar-wrap">
-          <${Avatar} client=${client} user=${peer ? state.users.get(peer) : null} name=${title} id=${c.id} size=${48} />
+          <${Avatar} client=${client} user=${peer ? state.users.get(peer) : null} name=${title} id=${peer || c.id} size=${48} />
           ${online ? html`<span class="online-dot"><span class="visually-hidden">online</span></span>` : null}
         </span>
         <span class="conversation-main">
