@@ -356,7 +356,8 @@ export class Client {
     const c = this.conversation(id);
     if (c.unread) { c.unread = 0; this.saveConversation(c); }
     this.changed();
-    this.fetchTitleData(id);
+    if (isGroup(id)) this.fetchTitleData(id);
+    else this.profile(peerOf(id, this.state.me.user_id), { fresh: true }); // names and pictures change
     this.loadNewest(id);
     this.loadReceipts(id);
     if (isGroup(id)) this.group(groupIdOf(id), { fresh: true });
@@ -848,6 +849,7 @@ export class Client {
 
   onSyncDone(f) {
     this.state.syncing = false;
+    this.profileRequests.clear(); // profiles may have changed while away: fetched again as shown
     this.backoff = 0;
     if (f.truncated) this.toast('Some messages were older than the server keeps and are gone.', 'info');
     this.changed();
