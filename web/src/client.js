@@ -2,12 +2,13 @@
 // screens show. The UI reads `client.state` and calls the actions below;
 // every change calls `changed()`, which re-renders once per task.
 import { Api, ApiError, loadSession } from './api.js';
-import { openCache, dropCache, messagesBefore, putMessages } from './db.js';
+import { openCache, dropCache, messagesBefore, putMessages, pruneMessages } from './db.js';
 import {
   uuid, directId, groupConversationId, isGroup, groupIdOf, peerOf, targetOf, conversationOfTarget,
 } from './util.js';
 
 const PAGE = 50;
+const CACHE_PER_CONVERSATION = 2000;
 const ACK_BATCH = 64;
 const ACK_DELAY_MS = 100;
 const KEEPALIVE_MS = 25_000;
@@ -137,6 +138,7 @@ export class Client {
     const reopen = sessionStorage.getItem('natter.open');
     if (reopen && this.state.conversations.has(reopen)) this.open(reopen);
     this.connectSoon(0);
+    pruneMessages(this.db, [...this.state.conversations.keys()], CACHE_PER_CONVERSATION).catch(() => {});
     this.refreshMe();
     this.loadConversations();
   }

@@ -44,3 +44,22 @@ export async function putMessages(db, messages) {
   const tx = db.transaction('messages', 'readwrite');
   await Promise.all([...messages.map((m) => tx.store.put(m)), tx.done]);
 }
+
+// A limit on the cache: the newest `keep` messages of each conversation stay
+// (older ones are read from the server's history when scrolled to).
+export async function pruneMessages(db, conversationIds, keep) {
+  for (const id of conversationIds) {
+    const range = IDBKeyRange.bound([id, 0], [id, Number.MAX_SAFE_INTEGER]);
+    const tx = db.transaction('messages', 'readwrite');
+    const index = tx.store.index('bySeq');
+    const count = await index.count(range);
+    let excess = count - keep;
+    let cursor = excess > 0 ? await index.openCursor(range, 'next') : null;
+    while (cursor && excess > 0) {
+      await cursor.delete();
+      excess -= 1;
+      cursor = await cursor.continue();
+    }
+    await tx.done;
+  }
+}

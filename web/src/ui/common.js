@@ -28,10 +28,15 @@ export function Dialog({ title, onClose, children, wide }) {
   const titleId = useRef(`d${Math.random().toString(36).slice(2)}`).current;
   useEffect(() => {
     const d = ref.current;
+    const before = document.activeElement;
     if (!d.open) d.showModal();
     const cancel = (e) => { e.preventDefault(); onClose(); };
     d.addEventListener('cancel', cancel);
-    return () => d.removeEventListener('cancel', cancel);
+    return () => {
+      d.removeEventListener('cancel', cancel);
+      // Back to where the keyboard was, as a closed native dialog would.
+      if (before && before.isConnected && typeof before.focus === 'function') before.focus();
+    };
   }, []);
   const backdrop = (e) => { if (e.target === ref.current) onClose(); };
   return html`
