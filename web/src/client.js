@@ -399,8 +399,11 @@ export class Client {
     try {
       const r = await this.api.get(`/v1/conversations/${encodeURIComponent(id)}/messages?limit=${PAGE}`);
       await this.storeHistory(id, r.messages);
-      if (r.messages.length < PAGE && this.state.openId === id && this.contiguousFrom() <= (r.messages.at(-1)?.seq ?? Infinity)) {
-        this.state.history.complete = true;
+      if (this.state.openId === id) {
+        // Newest first: the last is the oldest of the page.
+        const oldest = r.messages.at(-1)?.seq ?? Infinity;
+        this.state.history.complete = r.messages.length < PAGE && this.contiguousFrom() <= oldest;
+        this.changed();
       }
       this.markRead();
     } catch (e) {
@@ -428,8 +431,9 @@ export class Client {
     const h = this.state.history;
     if (!id || h.loading || h.complete) return;
     const from = this.contiguousFrom();
-    if (!Number.isFinite(from) || from <= this.historyFloor(id)) {
-      h.complete = Number.isFinite(from);
+    if (!Number.isFinite(from)) return; // nothing yet: the newest page comes first
+    if (from <= this.historyFloor(id)) {
+      h.complete = true;
       this.changed();
       return;
     }
