@@ -3,15 +3,16 @@
 export function systemText(client, m) {
   const e = m.event || {};
   const name = (id) => client.displayName(id);
+  const object = (id) => (id === client.state.me?.user_id ? 'you' : name(id));
   let text;
   switch (e.type) {
     case 'created': text = `${name(e.by)} created the group “${e.name}”`; break;
-    case 'added': text = `${name(e.by)} added ${name(e.user)}`; break;
-    case 'removed': text = `${name(e.by)} removed ${name(e.user)}`; break;
+    case 'added': text = `${name(e.by)} added ${object(e.user)}`; break;
+    case 'removed': text = `${name(e.by)} removed ${object(e.user)}`; break;
     case 'left': text = `${name(e.user)} left`; break;
     default: text = 'The group changed';
   }
-  if (e.new_admin) text += ` · ${name(e.new_admin)} is now an admin`;
+  if (e.new_admin) text += ` · ${e.new_admin === client.state.me?.user_id ? 'you are' : `${name(e.new_admin)} is`} now an admin`;
   return text;
 }
 
