@@ -4,10 +4,12 @@
 //   natter-bench connections --users FILE --target 127.0.0.1:PORT --count N [--server-pid PID] [--hold S] [--json]
 //   natter-bench group --users FILE --target 127.0.0.1:PORT [--members M] [--messages N] [--window W | --rate R] [--verify] [--json]
 //   natter-bench relay --listen 127.0.0.1:PORT [--threads N]
+//   natter-bench ring [--users 1000000] [--max-shards 16] [--vnodes 1,2,4,...,1024] [--shards 3,8,16] [--name-sets 100] [--json]
 
 #include "bench/direct.hpp"
 #include "bench/relay.hpp"
 #include "bench/report.hpp"
+#include "bench/ring_sim.hpp"
 #include "bench/scenarios.hpp"
 #include "bench/users.hpp"
 
@@ -101,8 +103,25 @@ int main(int argc, char** argv) {
     relay->add_option("--listen", listen, "HOST:PORT, port 0 picks a free one")->capture_default_str();
     relay->add_option("--threads", r.threads, "I/O threads")->capture_default_str();
 
+    natter::bench::RingSimOptions rs;
+    auto* ring = app.add_subcommand("ring", "simulate the shard ring: users moved on a resize, load balance against vnodes");
+    ring->add_option("--users", rs.users, "users placed on the ring")->capture_default_str();
+    ring->add_option("--ids", rs.ids, "user ids: snowflake (as natterd makes them) or sequential (1..users)")->capture_default_str();
+    ring->add_option("--max-shards", rs.max_shards, "moves table: grow from 1 to this many shards")->capture_default_str();
+    ring->add_option("--move-vnodes", rs.move_vnodes, "moves table: vnodes per shard")->capture_default_str();
+    ring->add_option("--vnodes", rs.vnodes, "balance table: vnode counts, comma separated")->delimiter(',')->capture_default_str();
+    ring->add_option("--shards", rs.shards, "balance table: shard counts, comma separated")->delimiter(',')->capture_default_str();
+    ring->add_option("--name-sets", rs.name_sets, "balance table: other shard name sets for the arc mean and worst (0: none)")->capture_default_str();
+    ring->add_flag("--json", json, "print the report as one JSON object instead of tables");
+
     CLI11_PARSE(app, argc, argv);
     try {
+        if (ring->parsed()) {
+            auto report = natter::bench::run_ring_sim(rs);
+            if (json) std::cout << report.dump() << std::endl;
+            else std::cout << natter::bench::ring_table(report) << std::flush;
+            return report.value("ok", false) ? 0 : 1;
+        }
         if (direct->parsed()) {
             std::tie(d.host, d.port) = split_address(target);
             if (!loopback(d.host)) throw std::runtime_error("--target must be a loopback address (127.x.y.z)");
