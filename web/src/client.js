@@ -883,10 +883,12 @@ export class Client {
 
   noteMessage(m, { mine }) {
     const c = this.conversation(m.conversation_id);
+    // The server's list already counts what it had: only newer ones are news.
+    const news = m.seq > (c.last_seq || 0);
     if (!c.last_message || m.seq >= (c.last_message.seq || 0)) c.last_message = m;
     c.last_seq = Math.max(c.last_seq || 0, m.seq);
     const open = this.state.openId === m.conversation_id && document.visibilityState === 'visible';
-    if (!mine && m.kind !== 'system' && !open) c.unread = (c.unread || 0) + 1;
+    if (news && !mine && m.kind !== 'system' && !open) c.unread = (c.unread || 0) + 1;
     if (m.kind === 'system') this.onSystem(m, c);
     const t = this.state.typing.get(m.conversation_id);
     if (t) t.delete(m.from.user);

@@ -36,7 +36,7 @@ export function AuthScreen({ client, notice }) {
 
   const formName = registering ? 'Create account' : 'Sign in';
   return html`
-    <div class="auth">
+    <main class="auth">
       <div class="auth-card">
         <div class="brand">
           <svg viewBox="0 0 64 64" class="brand-mark" aria-hidden="true"><rect width="64" height="64" rx="14" /><path d="M16 18h32a6 6 0 0 1 6 6v14a6 6 0 0 1-6 6H30l-10 8v-8h-4a6 6 0 0 1-6-6V24a6 6 0 0 1 6-6z" /></svg>
@@ -71,5 +71,5 @@ export function AuthScreen({ client, notice }) {
           </button>
         </p>
       </div>
-    </div>`;
+    </main>`;
 }

@@ -39,7 +39,7 @@ function ChatHeader({ client, state, id, onBack, onGroupInfo }) {
     status = group ? `${typists.map((u) => client.displayName(u)).join(', ')} typing…` : 'typing…';
   } else if (group) {
     const g = state.groups.get(id.slice(2));
-    status = g ? g.members.map((m) => client.displayName(m.user_id)).join(', ') : '';
+    status = g ? `${g.members.length} members: ${g.members.map((m) => client.displayName(m.user_id)).join(', ')}` : '';
   } else if (peer === me) {
     status = 'Notes to yourself';
   } else {
@@ -133,8 +133,8 @@ function MessageLog({ client, state, id, onOpenImage }) {
   }
   const h = state.history;
   return html`
-    <div class="log-scroll" ref=${ref} onScroll=${onScroll}>
-      <ul class="log" role="log" aria-label="Messages" aria-busy=${h.loading ? 'true' : 'false'}>
+    <div class="log-scroll" ref=${ref} onScroll=${onScroll} role="log" aria-label="Messages" aria-busy=${h.loading ? 'true' : 'false'}>
+      <ul class="log">
         <li class="history-edge" key="edge">
           ${h.loading ? html`<span>Loading older messages…</span>` : h.complete ? html`<span>Beginning of the conversation</span>` : null}
         </li>

@@ -24,14 +24,16 @@ export function Sidebar({ client, state, onNewChat, onNewGroup, onSettings }) {
   const list = client.sortedConversations();
   return html`
     <aside class="sidebar" aria-label="Chats">
+      <h1 class="visually-hidden">natter</h1>
       <header class="sidebar-head">
-        <button type="button" class="me" onClick=${onSettings} aria-label="Settings">
+        <div class="me">
           <${Avatar} client=${client} user=${state.users.get(me.user_id) || me} name=${me.display_name} id=${me.user_id} size=${40} />
-          <span class="me-name" aria-hidden="true">${me.display_name}</span>
-        </button>
+          <span class="me-name">${me.display_name}</span>
+        </div>
         <div class="head-actions">
           <button type="button" class="icon-button" onClick=${onNewChat} aria-label="New chat" title="New chat">${icon('chat')}</button>
           <button type="button" class="icon-button" onClick=${onNewGroup} aria-label="New group" title="New group">${icon('group')}</button>
+          <button type="button" class="icon-button" onClick=${onSettings} aria-label="Settings" title="Settings: profile, devices, log out">${icon('settings')}</button>
         </div>
       </header>
       <${ConnectionBar} client=${client} state=${state} />
