@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 export CCACHE_DIR ?= $(HOME)/.cache/natter-ccache
 
-.PHONY: deps configure build run test bench clean
+.PHONY: deps configure web build run test screenshots bench clean
 
 deps:
 	@scripts/deps.sh
@@ -11,16 +11,25 @@ deps:
 configure: deps
 	@cmake -S . -B $(BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 
-build: configure
+# The web client's files (web/dist, served by natterd at /), rebuilt only
+# when web/ changed.
+web: deps
+	@scripts/web-build.sh
+
+build: configure web
 	@cmake --build $(BUILD) -j $(JOBS)
 
 # Only the server and the client: a first run need not compile the tests.
-run: configure
+run: configure web
 	@cmake --build $(BUILD) -j $(JOBS) --target natterd natter
 	$(BUILD)/natterd $(ARGS)
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# docs/screenshots/*.png: the web client in Chromium, a scene made on a fresh natterd.
+screenshots: build
+	scripts/screenshots.sh
 
 # Micro-benchmarks of the hot pieces; the load scenarios are scripts/bench.sh.
 bench: configure

@@ -7,6 +7,10 @@ pkgs=(
   libboost1.81-dev libssl-dev libsqlite3-dev libargon2-dev libjwt-dev
   libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev jq
+  libxxhash-dev
+  # the browser tests' browser (tests/web drives it with playwright-core; no
+  # browser is ever downloaded through npm)
+  chromium
 )
 missing=()
 for p in "${pkgs[@]}"; do
@@ -21,20 +25,29 @@ if [ ${#missing[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y "${missing[@]}"
 fi
 
-# Node.js, and the S3 tests' Node modules (AWS's SigV4 signer, s3rver): `npm ci`
-# only when package-lock.json changed since the last install, which the stamp
-# in node_modules remembers (npm ci empties node_modules first).
+# Node.js, and the Node modules of the S3 tests (AWS's SigV4 signer, s3rver),
+# the web client (Vite, Preact) and the browser tests (playwright-core,
+# axe-core).
 if ! command -v node >/dev/null || ! command -v npm >/dev/null; then
   echo "deps: installing nodejs npm" >&2
   if [ "$(id -u)" -ne 0 ]; then SUDO=sudo; else SUDO=; fi
   $SUDO apt-get update
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y nodejs npm
 fi
-s3_tools="$(cd "$(dirname "$0")/../tests/s3" && pwd)"
-lock_sum="$(sha256sum "$s3_tools/package-lock.json" | cut -d' ' -f1)"
-stamp="$s3_tools/node_modules/.natter-lock-sha256"
-if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
-  echo "deps: npm ci in tests/s3" >&2
-  (cd "$s3_tools" && npm ci --no-audit --no-fund --loglevel=error)
-  echo "$lock_sum" > "$stamp"
-fi
+# `npm_ci DIR` (relative to the repository): `npm ci` only when DIR's
+# package-lock.json changed since the last install, which a stamp in
+# node_modules remembers (npm ci empties node_modules first).
+root="$(cd "$(dirname "$0")/.." && pwd)"
+npm_ci() {
+  local dir="$root/$1" lock_sum stamp
+  lock_sum="$(sha256sum "$dir/package-lock.json" | cut -d' ' -f1)"
+  stamp="$dir/node_modules/.natter-lock-sha256"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$lock_sum" ]; then
+    echo "deps: npm ci in $1" >&2
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error)
+    echo "$lock_sum" > "$stamp"
+  fi
+}
+npm_ci tests/s3
+npm_ci web
+npm_ci tests/web
