@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { before } from 'node:test';
 import {
   account, api, browserTest, createGroup, eventually, openConversation, prerequisites, registerViaAPI,
-  registerViaUI, sendText, signInViaAPI, signInViaUI, ui, waitForMainScreen, waitForText,
+  registerViaUI, sendText, signInViaAPI, signInViaUI, startChat, ui, waitForMainScreen, waitForText,
 } from './harness.mjs';
 
 before(() => prerequisites());
@@ -103,4 +103,22 @@ browserTest('Settings: the display name, removing another device, logging out an
   const check = await signInViaAPI(world.url, alice, 'check 2');
   const after = (await api(world.url, 'GET', '/v1/devices', { token: check.access_token })).devices;
   assert.equal(after.length, before.length + 1, 'signing in again resumed the browser\'s device (only "check 2" is new)');
+});
+
+// Another user signing in on the same tab finds nothing of the one before:
+// no dialog left open, no draft, no open chat.
+browserTest('after a log out, the next user of the tab sees nothing of the previous one', async (world) => {
+  const [alice, bob] = [account('alice', 'Alice'), account('bob', 'Bob')];
+  await registerViaAPI(world.url, bob);
+  const A = await world.newUser('alice');
+  await registerViaUI(A.page, world.url, alice);
+  await startChat(A.page, 'bob', 'Bob');
+  await ui.textarea(A.page).fill('a private draft');
+  await A.page.getByRole('button', { name: 'Settings', exact: true }).click();
+  await ui.dialog(A.page, 'Settings').getByRole('button', { name: 'Log out', exact: true }).click();
+  await signInViaUI(A.page, world.url, bob);
+  await waitForMainScreen(A.page);
+  assert.equal(await A.page.getByRole('dialog').count(), 0, 'no dialog reopens');
+  assert.equal(await A.page.locator('.composer textarea').count(), 0, 'no chat is open');
+  await waitForText(A.page.getByRole('navigation', { name: 'Conversations' }), /No chats yet/);
 });

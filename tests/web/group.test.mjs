@@ -66,3 +66,31 @@ browserTest('a member who was offline catches up on the group, every message onc
   const status = await ui.chatStatus(A.page).innerText();
   assert.match(status, /\b3\b/, `the group's header shows its member count, 3: "${status}"`);
 });
+
+// A member who left no longer holds the ticks back: read by everyone still
+// in the group turns them blue, also after a reload.
+browserTest('ticks count the members of now: a member who left does not hold them back', async (world) => {
+  const [alice, bob, carol] = [account('alice', 'Alice'), account('bob', 'Bob'), account('carol', 'Carol')];
+  const A = await world.newUser('alice');
+  const B = await world.newUser('bob');
+  const C = await world.newUser('carol');
+  await registerViaUI(A.page, world.url, alice);
+  await registerViaUI(B.page, world.url, bob);
+  await registerViaUI(C.page, world.url, carol);
+  await createGroup(A.page, 'Trio', ['bob', 'carol']);
+  await openConversation(B.page, 'Trio');
+  await openConversation(C.page, 'Trio');
+  await sendText(A.page, 'before bob leaves');
+  await waitForStatus(A.page, 'before bob leaves', 'read');
+
+  await B.page.getByRole('button', { name: 'Group info', exact: true }).click();
+  await ui.dialog(B.page, 'Group info').getByRole('button', { name: 'Leave group', exact: true }).click();
+  await A.page.locator('li[data-testid=system-message]', { hasText: 'Bob left' }).waitFor();
+
+  await sendText(A.page, 'after bob left');
+  await ui.message(C.page, 'after bob left').waitFor();
+  await waitForStatus(A.page, 'after bob left', 'read');
+  await A.page.reload();
+  await waitForConnection(A.page, 'online');
+  await waitForStatus(A.page, 'after bob left', 'read');
+});

@@ -1,7 +1,10 @@
 // HTTP half of the protocol (PROTOCOL.md §2–4): the session's tokens, kept in
 // localStorage, refreshed before they run out and serialised across tabs
 // (a refresh token is single use: two tabs refreshing at once would look
-// like theft and sign the device out).
+// like theft and sign the device out). localStorage reaches other tabs
+// late, so the refresh token of record is the copy in IndexedDB, read and
+// written under the same Web Lock as the refresh.
+import { openDB } from 'idb';
 
 const SESSION_KEY = 'natter.session';
 const DEVICE_KEY = 'natter.devices'; // username -> device_id, so a sign-in resumes the device
@@ -37,6 +40,24 @@ export function loadSession() {
 function saveSession(s) {
   if (s) localStorage.setItem(SESSION_KEY, JSON.stringify(s));
   else localStorage.removeItem(SESSION_KEY);
+  return authDb().then((db) => (s ? db.put('kv', s, 'session') : db.delete('kv', 'session'))).catch(() => {});
+}
+
+let authDbPromise = null;
+function authDb() {
+  authDbPromise ??= openDB('natter-auth', 1, { upgrade(db) { db.createObjectStore('kv'); } });
+  return authDbPromise;
+}
+
+// The session as IndexedDB has it (consistent across tabs), else localStorage.
+async function storedSession() {
+  try {
+    const s = await (await authDb()).get('kv', 'session');
+    if (s !== undefined) return s && s.refresh_token ? s : null;
+  } catch {
+    // No IndexedDB (a private mode): localStorage is all there is.
+  }
+  return loadSession();
 }
 
 function rememberedDevice(username) {
@@ -114,7 +135,7 @@ export class Api {
     const r = await call('POST', '/v1/sessions', body);
     rememberDevice(username, r.device_id);
     this.session = { ...r, username, expires_at: Date.now() + r.expires_in * 1000 };
-    saveSession(this.session);
+    await saveSession(this.session);
     return this.session;
   }
 
@@ -131,7 +152,7 @@ export class Api {
     }
     if (forget && s?.username) forgetDevice(s.username);
     this.session = null;
-    saveSession(null);
+    await saveSession(null);
   }
 
   // One refresh at a time per device, across tabs: under a Web Lock, re-read
@@ -139,8 +160,11 @@ export class Api {
   async refresh() {
     if (this.refreshing) return this.refreshing;
     const run = async () => {
-      const stored = loadSession();
-      if (!stored || stored.device_id !== this.session?.device_id) throw new ApiError(401, 'unauthorized', 'signed out');
+      const stored = await storedSession();
+      if (!stored || stored.device_id !== this.session?.device_id) {
+        this.expire('You were signed out in another tab.');
+        throw new ApiError(401, 'unauthorized', 'signed out');
+      }
       if (stored.refresh_token !== this.session.refresh_token && stored.expires_at - Date.now() > margin(stored)) {
         this.session = stored;
         return;
@@ -148,9 +172,9 @@ export class Api {
       try {
         const r = await call('POST', '/v1/tokens/refresh', { refresh_token: stored.refresh_token });
         this.session = { ...stored, access_token: r.access_token, refresh_token: r.refresh_token, expires_in: r.expires_in, expires_at: Date.now() + r.expires_in * 1000 };
-        saveSession(this.session);
+        await saveSession(this.session);
       } catch (e) {
-        if (e.status === 401) this.expire(e.message);
+        if (e.status === 401) this.expire('This device was signed out. Sign in again.');
         throw e;
       }
     };
@@ -186,7 +210,7 @@ export class Api {
       try {
         return await call(method, path, body, token);
       } catch (e2) {
-        if (e2.status === 401) this.expire(e2.message);
+        if (e2.status === 401) this.expire('This device was signed out. Sign in again.');
         throw e2;
       }
     }

@@ -120,7 +120,21 @@ export class Client {
     await this.enter();
   }
 
+  // Everything remembered about the previous session of this tab goes.
+  resetCaches() {
+    this.lastRead.clear();
+    this.typingSent.clear();
+    this.mediaUrls.clear();
+    this.profileRequests.clear();
+    this.groupRequests.clear();
+    this.uploads.clear();
+    this.watchKey = '';
+    this.ackIds = [];
+    this.inflight = null;
+  }
+
   async enter() {
+    this.resetCaches();
     const me = this.api.session;
     this.db = await openCache(me.user_id);
     this.state.me = { user_id: me.user_id, username: me.username, display_name: me.username };
@@ -143,6 +157,8 @@ export class Client {
     this.loadConversations();
   }
 
+  // Log out: the device's tokens are revoked and this browser forgets the
+  // user's data (drafts, the open chat, the cache, the outbox).
   async signOut() {
     const userId = this.api.userId;
     this.closeSocket();
@@ -150,21 +166,28 @@ export class Client {
     this.db?.close();
     this.db = null;
     if (userId) await dropCache(userId).catch(() => {});
+    forgetTabState();
+    this.resetCaches();
     this.state = this.emptyState();
     this.state.phase = 'signedOut';
     this.changed();
   }
 
-  // The server ended the session (revoked, refresh refused): local data goes.
+  // The server ended the session (device removed, refresh refused). The
+  // cache stays, outbox included: signing in again as this user sends what
+  // was typed (a new device may send it: client_msg_id is per user).
   ended(reason) {
-    const userId = this.state.me?.user_id;
+    const unsent = this.state.outbox.size;
     this.closeSocket();
     this.db?.close();
     this.db = null;
-    if (userId) dropCache(userId).catch(() => {});
+    forgetTabState();
+    this.resetCaches();
     this.state = this.emptyState();
     this.state.phase = 'signedOut';
-    this.state.notice = reason;
+    this.state.notice = unsent
+      ? `${reason} ${unsent} unsent message${unsent === 1 ? '' : 's'} will be sent when you sign in again.`
+      : reason;
     this.changed();
   }
 
@@ -266,13 +289,16 @@ export class Client {
     return p;
   }
 
-  group(groupId, { fresh = false } = {}) {
+  group(groupId, { fresh = false, members = false } = {}) {
     if (!fresh && this.groupRequests.has(groupId)) return this.groupRequests.get(groupId);
     const p = this.api.get(`/v1/groups/${groupId}`).then((g) => {
       this.state.groups.set(groupId, g);
       const c = this.state.conversations.get(groupConversationId(groupId));
       if (c && c.name !== g.name) { c.name = g.name; this.saveConversation(c); }
-      for (const m of g.members) if (!this.state.users.has(m.user_id)) this.profile(m.user_id);
+      for (const m of g.members) {
+        if (members && m.user_id !== this.state.me.user_id) this.profile(m.user_id, { fresh: true });
+        else if (!this.state.users.has(m.user_id)) this.profile(m.user_id);
+      }
       this.changed();
       return g;
     }).catch((e) => {
@@ -358,11 +384,11 @@ export class Client {
     const c = this.conversation(id);
     if (c.unread) { c.unread = 0; this.saveConversation(c); }
     this.changed();
-    if (isGroup(id)) this.fetchTitleData(id);
-    else this.profile(peerOf(id, this.state.me.user_id), { fresh: true }); // names and pictures change
+    if (!isGroup(id)) this.profile(peerOf(id, this.state.me.user_id), { fresh: true }); // names and pictures change
+    if (c.left) return; // the server answers a former member 403: the cache is all there is
     this.loadNewest(id);
     this.loadReceipts(id);
-    if (isGroup(id)) this.group(groupIdOf(id), { fresh: true });
+    if (isGroup(id)) this.group(groupIdOf(id), { fresh: true, members: true });
   }
 
   close() {
@@ -443,6 +469,9 @@ export class Client {
       const cached = this.db ? await messagesBefore(this.db, id, from, PAGE) : [];
       if (cached.length && cached.at(-1).seq === from - 1 && cached.length === PAGE) {
         this.mergeMessages(cached);
+      } else if (this.state.conversations.get(id)?.left) {
+        this.mergeMessages(cached); // a former member may not read the server's history
+        h.complete = true;
       } else {
         this.mergeMessages(cached);
         const r = await this.api.get(`/v1/conversations/${encodeURIComponent(id)}/messages?limit=${PAGE}&before_seq=${from}`);
@@ -461,9 +490,11 @@ export class Client {
   async loadReceipts(id) {
     try {
       const r = await this.api.get(`/v1/conversations/${encodeURIComponent(id)}/receipts`);
-      const map = this.state.receipts.get(id) || new Map();
+      // The server's members now: someone who left no longer holds ticks back.
+      const before = this.state.receipts.get(id) || new Map();
+      const map = new Map();
       for (const m of r.members) {
-        const old = map.get(m.user_id) || {};
+        const old = before.get(m.user_id) || {};
         map.set(m.user_id, {
           delivered_seq: Math.max(old.delivered_seq || 0, m.delivered_seq),
           read_seq: Math.max(old.read_seq || 0, m.read_seq),
@@ -527,6 +558,7 @@ export class Client {
     if (file.size > MAX_IMAGE_BYTES) throw new ApiError(413, 'too_large', 'An image is at most 16 MiB.');
     if (caption && codePoints(caption) > MAX_BODY) throw new ApiError(413, 'too_large', `A caption is at most ${MAX_BODY} characters.`);
     const meta = await imageMeta(file);
+    if (!meta) throw new ApiError(400, 'invalid', 'This file is not an image natter can send (JPEG, PNG, WebP or GIF).');
     const blob = file.slice(0, file.size, file.type);
     await this.enqueue({
       conversation_id: id,
@@ -853,8 +885,15 @@ export class Client {
     }
   }
 
-  onSyncDone(f) {
-    this.state.syncing = false;
+  async reloadOutbox() {
+    if (!this.db) return;
+    for (const o of await this.db.getAll('outbox')) {
+      if (!this.state.outbox.has(o.client_msg_id)) this.state.outbox.set(o.client_msg_id, { ...o, progress: null });
+    }
+  }
+
+  async onSyncDone(f) {
+    await this.reloadOutbox(); // what another tab of this device left unsent
     this.profileRequests.clear(); // profiles may have changed while away: fetched again as shown
     this.backoff = 0;
     if (f.truncated) this.toast('Some messages were older than the server keeps and are gone.', 'info');
@@ -864,6 +903,7 @@ export class Client {
       this.loadNewest(this.state.openId);
       this.loadReceipts(this.state.openId);
     }
+    this.state.syncing = false;
     this.state.presence.clear(); // the new watch answers every status afresh
     this.updateWatch(true);
     this.flushOutbox();
@@ -1007,6 +1047,11 @@ export class Client {
   }
 }
 
+// This tab's drafts and open chat belong to the user who signed out.
+function forgetTabState() {
+  for (const k of Object.keys(sessionStorage)) if (k.startsWith('natter.')) sessionStorage.removeItem(k);
+}
+
 // An outbox entry as stored: no transient fields.
 function strip(o) {
   const { progress, ...rest } = o;
@@ -1036,7 +1081,7 @@ async function imageMeta(file) {
     if (thumbnail) meta.thumbnail = thumbnail;
     return meta;
   } catch {
-    return {}; // not decodable here: the server checks the bytes anyway
+    return null; // not an image the browser can decode
   }
 }
 

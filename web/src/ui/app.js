@@ -27,10 +27,19 @@ export function App({ client }) {
     document.title = title ? `(${title}) natter` : 'natter';
   });
 
+  // A dialog belongs to the session it was opened in.
+  const session = state.phase === 'ready' ? state.me?.user_id : null;
+  useEffect(() => { setDialog(null); setImage(null); }, [session]);
+
   if (state.phase === 'loading') return html`<div class="loading" role="status">Loading…</div>`;
   if (state.phase === 'signedOut') return html`<${AuthScreen} client=${client} notice=${state.notice} />`;
 
   const close = () => setDialog(null);
+  // After a new chat or group the keyboard goes to its composer.
+  const closeToComposer = () => {
+    setDialog(null);
+    setTimeout(() => document.querySelector('.composer textarea')?.focus(), 0);
+  };
   const open = state.openId;
   return html`
     <div class=${`shell${open ? ' has-open' : ''}`}>
@@ -38,8 +47,8 @@ export function App({ client }) {
         onNewGroup=${() => setDialog('group')} onSettings=${() => setDialog('settings')} />
       <${ChatPane} client=${client} state=${state} onBack=${() => client.close()}
         onGroupInfo=${() => setDialog('info')} onOpenImage=${setImage} />
-      ${dialog === 'chat' ? html`<${NewChatDialog} client=${client} onClose=${close} />` : null}
-      ${dialog === 'group' ? html`<${NewGroupDialog} client=${client} onClose=${close} />` : null}
+      ${dialog === 'chat' ? html`<${NewChatDialog} client=${client} onClose=${close} onDone=${closeToComposer} />` : null}
+      ${dialog === 'group' ? html`<${NewGroupDialog} client=${client} onClose=${close} onDone=${closeToComposer} />` : null}
       ${dialog === 'settings' ? html`<${SettingsDialog} client=${client} state=${state} onClose=${close} />` : null}
       ${dialog === 'info' && open && isGroup(open) ? html`<${GroupInfoDialog} client=${client} state=${state} groupId=${open.slice(2)} onClose=${close} />` : null}
       ${image ? html`<${ImageDialog} image=${image} onClose=${() => setImage(null)} />` : null}

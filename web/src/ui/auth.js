@@ -47,7 +47,7 @@ export function AuthScreen({ client, notice }) {
         <form aria-label=${formName} onSubmit=${submit} novalidate>
           <label class="field">
             <span>Username</span>
-            <input name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required
+            <input name="username" autocomplete="username" autocapitalize="none" spellcheck="false" required autofocus
               value=${username} onInput=${(e) => setUsername(e.currentTarget.value)} />
           </label>
           ${registering ? html`

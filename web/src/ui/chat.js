@@ -24,7 +24,9 @@ export function ChatPane({ client, state, onBack, onGroupInfo, onOpenImage }) {
       <${MessageLog} client=${client} state=${state} id=${id} onOpenImage=${onOpenImage} />
       ${c?.left
         ? html`<p class="left-note">You are no longer a member of this group.</p>`
-        : html`<${Composer} client=${client} id=${id} />`}
+        : state.connection === 'replaced'
+          ? html`<p class="left-note">natter is open in another tab. <button type="button" class="link" onClick=${() => client.takeOver()}>Use here</button></p>`
+          : html`<${Composer} client=${client} id=${id} />`}
     </main>`;
 }
 
@@ -37,9 +39,12 @@ function ChatHeader({ client, state, id, onBack, onGroupInfo }) {
   let status = '';
   if (typists.length) {
     status = group ? `${typists.map((u) => client.displayName(u)).join(', ')} typing…` : 'typing…';
+  } else if (group && state.conversations.get(id)?.left) {
+    status = 'You are no longer a member';
   } else if (group) {
     const g = state.groups.get(id.slice(2));
-    status = g ? `${g.members.length} members: ${g.members.map((m) => client.displayName(m.user_id)).join(', ')}` : '';
+    const n = g?.members.length;
+    status = g ? `${n} ${n === 1 ? 'member' : 'members'}: ${g.members.map((m) => client.displayName(m.user_id)).join(', ')}` : '';
   } else if (peer === me) {
     status = 'Notes to yourself';
   } else {
@@ -77,6 +82,10 @@ function MessageLog({ client, state, id, onOpenImage }) {
   const pending = client.outboxFor(id);
   const firstId = messages[0]?.message_id;
   const lastKey = `${messages.at(-1)?.message_id}|${pending.length}`;
+  // One's own new message is followed even from higher up.
+  const pendingCount = useRef(pending.length);
+  if (pending.length > pendingCount.current) atBottom.current = true;
+  pendingCount.current = pending.length;
 
   // Older messages went on top: keep what the reader sees in place.
   useLayoutEffect(() => {
@@ -221,7 +230,6 @@ function MessageImage({ client, a, caption, onOpen }) {
 
 function Composer({ client, id }) {
   const [text, setText] = useState(() => sessionStorage.getItem(`natter.draft.${id}`) || '');
-  const [error, setError] = useState('');
   const area = useRef(null);
   const file = useRef(null);
   const length = [...text].length;
@@ -247,13 +255,12 @@ function Composer({ client, id }) {
     e?.preventDefault();
     const value = area.current?.value ?? text;
     if (!value.trim() || [...value].length > MAX_BODY) return;
-    setError('');
     update(''); // cleared at once: the outbox has it now
     try {
       await client.sendText(id, value);
     } catch (err) {
       update(value);
-      setError(err.message);
+      client.toast(err.message);
     }
   };
 
@@ -265,7 +272,6 @@ function Composer({ client, id }) {
     const f = e.currentTarget.files?.[0];
     e.currentTarget.value = '';
     if (!f) return;
-    setError('');
     const caption = area.current?.value ?? '';
     const useCaption = [...caption].length <= MAX_BODY;
     if (useCaption) update('');
@@ -273,13 +279,12 @@ function Composer({ client, id }) {
       await client.sendImage(id, f, useCaption ? caption : '');
     } catch (err) {
       if (useCaption) update(caption);
-      setError(err.message);
+      client.toast(err.message);
     }
   };
 
   return html`
     <form class="composer" aria-label="Send a message" onSubmit=${send}>
-      ${error ? html`<p class="form-error composer-error" role="alert">${error}</p>` : null}
       <label class="icon-button attach" title="Attach image">
         ${icon('attach')}
         <span class="visually-hidden">Attach image</span>
@@ -289,7 +294,8 @@ function Composer({ client, id }) {
       <textarea id=${`composer-${id}`} ref=${area} rows="1" placeholder="Message" value=${text}
         onInput=${(e) => update(e.currentTarget.value)} onKeyDown=${onKey} onBlur=${() => client.sendTyping(id, 'stop')}
         aria-describedby=${over ? `count-${id}` : undefined}></textarea>
-      ${length > MAX_BODY - 50 ? html`<span id=${`count-${id}`} class=${`count${over ? ' over' : ''}`}>${MAX_BODY - length}</span>` : null}
+      ${length > MAX_BODY - 50 ? html`<span id=${`count-${id}`} class=${`count${over ? ' over' : ''}`}
+        title=${`A message is at most ${MAX_BODY} characters`}>${over ? `${length - MAX_BODY} over the ${MAX_BODY}-character limit` : MAX_BODY - length}</span>` : null}
       <button type="submit" class="icon-button send" aria-label="Send" title="Send" disabled=${!text.trim() || over}>${icon('send')}</button>
     </form>`;
 }

@@ -23,19 +23,23 @@ export function Avatar({ client, user, name, id, size = 40 }) {
 }
 
 // A modal <dialog>: focus stays inside, Escape closes, named by its heading.
-export function Dialog({ title, onClose, children, wide }) {
+export function Dialog({ title, onClose, children, wide, returnFocus = true }) {
   const ref = useRef(null);
+  const returnFocusRef = useRef(returnFocus);
+  returnFocusRef.current = returnFocus;
   const titleId = useRef(`d${Math.random().toString(36).slice(2)}`).current;
   useEffect(() => {
     const d = ref.current;
     const before = document.activeElement;
     if (!d.open) d.showModal();
+    // The first field, if there is one, rather than the Close button.
+    d.querySelector('.dialog-body input:not([type=file]), .dialog-body textarea')?.focus();
     const cancel = (e) => { e.preventDefault(); onClose(); };
     d.addEventListener('cancel', cancel);
     return () => {
       d.removeEventListener('cancel', cancel);
       // Back to where the keyboard was, as a closed native dialog would.
-      if (before && before.isConnected && typeof before.focus === 'function') before.focus();
+      if (returnFocusRef.current && before && before.isConnected && typeof before.focus === 'function') before.focus();
     };
   }, []);
   const backdrop = (e) => { if (e.target === ref.current) onClose(); };

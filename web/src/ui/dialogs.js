@@ -22,15 +22,16 @@ function useBusy() {
   return { busy, error, run, setError };
 }
 
-export function NewChatDialog({ client, onClose }) {
+export function NewChatDialog({ client, onClose, onDone }) {
   const [username, setUsername] = useState('');
+  const [done, setDone] = useState(false);
   const { busy, error, run } = useBusy();
   const submit = async (e) => {
     e.preventDefault();
-    if (await run(() => client.startChat(username))) onClose();
+    if (await run(() => client.startChat(username))) { setDone(true); onDone(); }
   };
   return html`
-    <${Dialog} title="New chat" onClose=${onClose}>
+    <${Dialog} title="New chat" onClose=${onClose} returnFocus=${!done}>
       <form onSubmit=${submit}>
         <label class="field">
           <span>Username</span>
@@ -43,19 +44,20 @@ export function NewChatDialog({ client, onClose }) {
     </${Dialog}>`;
 }
 
-export function NewGroupDialog({ client, onClose }) {
+export function NewGroupDialog({ client, onClose, onDone }) {
   const [name, setName] = useState('');
   const [members, setMembers] = useState('');
+  const [done, setDone] = useState(false);
   const { busy, error, run, setError } = useBusy();
   const submit = async (e) => {
     e.preventDefault();
     const names = members.split(/[\s,]+/).map((s) => s.trim()).filter(Boolean);
     if (!name.trim()) { setError('Give the group a name.'); return; }
     if ([...name.trim()].length > 100) { setError('A group name is at most 100 characters.'); return; }
-    if (await run(() => client.createGroup(name.trim(), names))) onClose();
+    if (await run(() => client.createGroup(name.trim(), names))) { setDone(true); onDone(); }
   };
   return html`
-    <${Dialog} title="New group" onClose=${onClose}>
+    <${Dialog} title="New group" onClose=${onClose} returnFocus=${!done}>
       <form onSubmit=${submit}>
         <label class="field">
           <span>Group name</span>
@@ -74,11 +76,12 @@ export function NewGroupDialog({ client, onClose }) {
 }
 
 export function GroupInfoDialog({ client, state, groupId, onClose }) {
-  const g = state.groups.get(groupId);
+  const left = state.conversations.get(`g:${groupId}`)?.left;
+  const g = left ? null : state.groups.get(groupId);
   const me = state.me.user_id;
   const [username, setUsername] = useState('');
   const { busy, error, run } = useBusy();
-  useEffect(() => { client.group(groupId, { fresh: true }); }, [groupId]);
+  useEffect(() => { if (!left) client.group(groupId, { fresh: true, members: true }); }, [groupId, left]);
   const admin = g?.members.find((m) => m.user_id === me)?.role === 'admin';
   const add = async (e) => {
     e.preventDefault();
@@ -91,7 +94,7 @@ export function GroupInfoDialog({ client, state, groupId, onClose }) {
     <${Dialog} title="Group info" onClose=${onClose}>
       ${g ? html`
         <p class="group-name">${g.name}</p>
-        <p class="muted">Created ${fullTime(g.created_at)} · ${g.members.length} members</p>
+        <p class="muted">Created ${fullTime(g.created_at)} · ${g.members.length} ${g.members.length === 1 ? 'member' : 'members'}</p>
         <h3>Members</h3>
         <ul class="members" aria-label="Members">
           ${g.members.map((m) => {
@@ -119,13 +122,16 @@ export function GroupInfoDialog({ client, state, groupId, onClose }) {
           </form>` : null}
         <${ErrorText} error=${error} />
         <div class="actions"><button type="button" class="danger-button" disabled=${busy} onClick=${leave}>Leave group</button></div>`
-        : html`<p class="muted">${error || 'Loading…'}</p>`}
+        : html`<p class="muted">${left ? 'You are no longer a member of this group.' : error || 'Loading…'}</p>`}
     </${Dialog}>`;
 }
 
 export function SettingsDialog({ client, state, onClose }) {
   const me = state.me;
   const [name, setName] = useState(me.display_name || '');
+  const [edited, setEdited] = useState(false);
+  // The profile may arrive after the dialog opened: show it until edited.
+  useEffect(() => { if (!edited) setName(me.display_name || ''); }, [me.display_name]);
   const [devices, setDevices] = useState(null);
   const [saved, setSaved] = useState('');
   const { busy, error, run } = useBusy();
@@ -158,7 +164,7 @@ export function SettingsDialog({ client, state, onClose }) {
       <form class="inline-form" onSubmit=${saveName}>
         <label class="field grow">
           <span>Display name</span>
-          <input maxlength="50" value=${name} onInput=${(e) => setName(e.currentTarget.value)} />
+          <input maxlength="50" value=${name} onInput=${(e) => { setEdited(true); setName(e.currentTarget.value); }} />
         </label>
         <button class="primary" type="submit" disabled=${busy || !name.trim() || name.trim() === me.display_name}>Save name</button>
       </form>
