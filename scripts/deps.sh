@@ -8,6 +8,8 @@ pkgs=(
   libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev jq
   libxxhash-dev
+  # the PostgreSQL store: libpq to build, the server for its tests (tests/support/pg_server)
+  libpq-dev postgresql-15
   # the browser tests' browser (tests/web drives it with playwright-core; no
   # browser is ever downloaded through npm)
   chromium
