@@ -19,9 +19,11 @@
 #include <vector>
 
 #include "../common/temp_dir.hpp"
+#include "adapters/postgres/pg_store.hpp"
 #include "adapters/sqlite/sqlite_store.hpp"
 #include "core/conversation.hpp"
 #include "ports/store.hpp"
+#include "support/pg_server.hpp"
 
 namespace {
 
@@ -43,6 +45,9 @@ struct StoreUnderTest {
 struct StoreFactory {
     std::string name;
     std::function<std::unique_ptr<StoreUnderTest>()> make;
+    // Tests of parts the adapter does not do yet are skipped, visibly, until
+    // it does; empty: all of them run.
+    std::function<bool(const std::string& test)> builds = nullptr;
 };
 
 class SqliteUnderTest final : public StoreUnderTest {
@@ -57,6 +62,50 @@ private:
 void PrintTo(const StoreFactory& f, std::ostream* os) { *os << f.name; }
 
 const StoreFactory kSqlite{"sqlite", [] { return std::make_unique<SqliteUnderTest>(); }};
+
+// PostgreSQL: three servers for the whole process, started on first use
+// from the test thread; each test gets fresh databases, one per shard, so
+// the rows of a one-shard store and of a three-shard store (users,
+// conversations and names on different servers) start from nothing.
+std::vector<std::unique_ptr<test::PgServer>>& pg_servers() {
+    static auto servers = test::PgServer::start_many(3);
+    return servers;
+}
+
+class PgUnderTest final : public StoreUnderTest {
+public:
+    explicit PgUnderTest(std::size_t shards) {
+        static std::atomic<int> made{0};
+        int n = ++made;
+        pg::PgStoreConfig config;
+        for (std::size_t i = 0; i < shards; ++i) {
+            auto db = "conformance_" + std::to_string(n) + "_" + std::to_string(i);
+            config.shards.push_back({"pg-" + std::to_string(i + 1), pg_servers().at(i)->create_database(db)});
+        }
+        store_ = std::make_unique<pg::PgStore>(std::move(config));
+        ports = store_->ports();
+    }
+
+private:
+    std::unique_ptr<pg::PgStore> store_;
+};
+
+// What the PostgreSQL store does so far: accounts, devices and credentials.
+bool pg_builds(const std::string& test) {
+    static const std::set<std::string> built = {
+        "CreatedUserIsFoundByIdAndName", "CreateUserConflictsOnATakenUsername",
+        "UpdateProfileChangesOnlyThePatchedFields", "UpdateProfileOfAnUnknownUserIsNotFound",
+        "OpenDeviceAddsANewDevice", "OpenDeviceReusesAnExistingDevice",
+        "OpenDeviceWithAnUnknownOrForeignDeviceIdAddsANewDevice", "OpenDevicePastTheLimitIsAConflict",
+        "DevicesListsOnlyTheUsersOwnDevices", "TouchDeviceUpdatesLastSeen",
+        "RevokeDeviceBumpsTheGenerationAndDropsItsTokens", "RefreshTokenRotates",
+        "ReplayingASpentRefreshTokenRevokesItsDevice", "UnknownRefreshTokenIsUnknown",
+        "ExpiredRefreshTokenIsUnknown", "TicketIsSingleUse", "TicketExpires", "TicketIsOnlyValidForItsUser"};
+    return built.count(test) > 0;
+}
+
+const StoreFactory kPg1{"postgres_1_shard", [] { return std::make_unique<PgUnderTest>(1); }, pg_builds};
+const StoreFactory kPg3{"postgres_3_shards", [] { return std::make_unique<PgUnderTest>(3); }, pg_builds};
 
 // ---- helpers
 
@@ -93,6 +142,11 @@ std::vector<MessageId> message_ids(const std::vector<InboxItem>& items) {
 class StoreConformance : public ::testing::TestWithParam<StoreFactory> {
 protected:
     void SetUp() override {
+        if (GetParam().builds) {
+            std::string name = ::testing::UnitTest::GetInstance()->current_test_info()->name();
+            name = name.substr(0, name.find('/'));
+            if (!GetParam().builds(name)) GTEST_SKIP() << GetParam().name << " does not do this yet";
+        }
         sut_ = GetParam().make();
         users_ = sut_->ports.users;
         devices_ = sut_->ports.devices;
@@ -1232,7 +1286,7 @@ TEST_P(StoreConformance, UnusedAndForgottenMediaExpireIntoTheBlobTrash) {
     EXPECT_EQ(media->blob_trash(10), std::vector<std::string>{"m/22"});
 }
 
-INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite),
+INSTANTIATE_TEST_SUITE_P(Stores, StoreConformance, ::testing::Values(kSqlite, kPg1, kPg3),
                          [](const ::testing::TestParamInfo<StoreFactory>& info) { return info.param.name; });
 
 }  // namespace
