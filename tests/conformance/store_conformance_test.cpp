@@ -90,7 +90,8 @@ private:
     std::unique_ptr<pg::PgStore> store_;
 };
 
-// What the PostgreSQL store does so far: accounts, devices and credentials.
+// What the PostgreSQL store does so far: accounts, devices, credentials,
+// sends, inboxes, acks, history and the conversation list.
 bool pg_builds(const std::string& test) {
     static const std::set<std::string> built = {
         "CreatedUserIsFoundByIdAndName", "CreateUserConflictsOnATakenUsername",
@@ -100,7 +101,14 @@ bool pg_builds(const std::string& test) {
         "DevicesListsOnlyTheUsersOwnDevices", "TouchDeviceUpdatesLastSeen",
         "RevokeDeviceBumpsTheGenerationAndDropsItsTokens", "RefreshTokenRotates",
         "ReplayingASpentRefreshTokenRevokesItsDevice", "UnknownRefreshTokenIsUnknown",
-        "ExpiredRefreshTokenIsUnknown", "TicketIsSingleUse", "TicketExpires", "TicketIsOnlyValidForItsUser"};
+        "ExpiredRefreshTokenIsUnknown", "TicketIsSingleUse", "TicketExpires", "TicketIsOnlyValidForItsUser",
+        "RemoveDeviceDropsItsInboxAndTokens", "SeqCountsOneTwoThreeAndChainsPrevMessageId",
+        "EachConversationHasItsOwnSequence", "ARetryWithTheSamePayloadIsADuplicate",
+        "TheSameClientMsgIdWithAnotherPayloadIsAConflict", "DedupeIsPerSender", "SendingToAUserThatDoesNotExistIsNotFound",
+        "FanOutGoesToTheRecipientFirstThenTheSendersOtherDevices", "AChatWithOneselfReachesOnlyTheSendersOtherDevices",
+        "InboxKeepsTheWholeMessage", "ReadInboxIsOrderedAndPagesWithAfterAndLimit", "AckRemovesOnlyTheAckingDevicesRows",
+        "AckCountsOnlyIdsThatWereInTheInbox", "InboxDepthCountsWaitingRows", "ConcurrentSendsToOneConversationGetGaplessSeqs",
+        "ConversationsListMostRecentFirstWithUnreadFromOthers", "HistoryPagesNewestFirstWithinBounds"};
     return built.count(test) > 0;
 }
 

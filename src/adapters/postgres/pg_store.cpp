@@ -1,7 +1,11 @@
 #include "adapters/postgres/pg_store.hpp"
 
+#include <algorithm>
+#include <map>
 #include <stdexcept>
 #include <utility>
+
+#include "obs/log.hpp"
 
 #include "adapters/postgres/pg_conn.hpp"
 #include "adapters/postgres/pg_pool.hpp"
@@ -59,6 +63,47 @@ bool revoke_in(Connection& c, UserId user, DeviceId device) {
     return r.affected() > 0;
 }
 
+constexpr const char* kMessageColumns =
+    "message_id, client_msg_id, conversation_id, seq, prev_message_id, kind, from_user, from_device, to_json, body, "
+    "attachment, event, ts";
+
+MessageKind parse_kind(std::string_view k) {
+    if (k == "image") return MessageKind::image;
+    if (k == "system") return MessageKind::system;
+    return MessageKind::text;
+}
+
+// Reads kMessageColumns starting at column `c`.
+StoredMessage message_from(const Rows& r, int row, int c) {
+    StoredMessage m;
+    m.message_id = r.id(row, c + 0);
+    m.client_msg_id = std::string(r.text(row, c + 1));
+    m.conversation_id = std::string(r.text(row, c + 2));
+    m.seq = r.i64(row, c + 3);
+    m.prev_message_id = r.id(row, c + 4);
+    m.kind = parse_kind(r.text(row, c + 5));
+    m.from_user = r.id(row, c + 6);
+    m.from_device = r.id(row, c + 7);
+    m.to_json = std::string(r.text(row, c + 8));
+    m.body = std::string(r.text(row, c + 9));
+    m.attachment_json = std::string(r.text(row, c + 10));
+    m.event_json = std::string(r.text(row, c + 11));
+    m.ts = r.i64(row, c + 12);
+    return m;
+}
+
+Param text_or_null(const std::string& s) { return s.empty() ? Param::null() : Param::text(s); }
+
+// A bigint[] parameter in PostgreSQL's array text form: {1,2,3}.
+Param id_array(const std::vector<std::uint64_t>& ids) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(to_db(ids[i]));
+    }
+    return Param::text(out + "}");
+}
+
 Error not_built() { return Error(ErrorKind::other, "", "the PostgreSQL store does not do this yet"); }
 
 // A username claim older than this whose user never appeared is a leftover
@@ -79,9 +124,50 @@ PgStore::PgStore(PgStoreConfig config) : config_(std::move(config)), ring_(shard
         auto lease = pool->lease();
         migrate(*lease);
     }
+    for (std::size_t i = 0; i < std::max<std::size_t>(1, config_.workers); ++i) workers_.push_back(std::make_unique<Worker>());
+    for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->thread = std::thread([this, i] { worker_loop(i); });
 }
 
-PgStore::~PgStore() = default;
+PgStore::~PgStore() {
+    // Everything queued runs first: a send accepted by the store is answered.
+    for (auto& w : workers_) {
+        {
+            std::lock_guard lock(w->mu);
+            w->stopping = true;
+        }
+        w->cv.notify_all();
+    }
+    for (auto& w : workers_) w->thread.join();
+}
+
+void PgStore::post(const std::string& key, std::function<void()> job) {
+    auto& w = *workers_[HashRing::hash(key) % workers_.size()];
+    {
+        std::lock_guard lock(w.mu);
+        w.jobs.push_back(std::move(job));
+    }
+    w.cv.notify_one();
+}
+
+void PgStore::worker_loop(std::size_t index) {
+    auto& w = *workers_[index];
+    for (;;) {
+        std::function<void()> job;
+        {
+            std::unique_lock lock(w.mu);
+            w.cv.wait(lock, [&] { return w.stopping || !w.jobs.empty(); });
+            if (w.jobs.empty()) return;
+            job = std::move(w.jobs.front());
+            w.jobs.pop_front();
+        }
+        try {
+            job();
+        } catch (const std::exception& e) {
+            // A job answers its caller itself; what escapes is a bug, not a reason to stop.
+            log_event(LogLevel::error, "pg_store.job_failed", {{"error", e.what()}});
+        }
+    }
+}
 
 std::size_t PgStore::user_shard(UserId user) const { return ring_.shard_of(ring_key_user(user)); }
 std::size_t PgStore::conversation_shard(const std::string& id) const { return ring_.shard_of(ring_key_conversation(id)); }
@@ -314,22 +400,375 @@ std::optional<DeviceId> PgStore::take_ticket(UserId user, const std::string& tic
     });
 }
 
-// ---- not built yet: the message path
+// ---- sends: claim, home transaction, fan-out (docs/SCALE.md, "A send")
 
-void PgStore::commit_send(SendRequest, std::function<void(Result<SendOutcome>)> done) {
-    done(err(Code::unavailable, "the PostgreSQL store does not take messages yet"));
+void PgStore::commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) {
+    auto key = req.conversation_id;
+    post(key, [this, req = std::move(req), done = std::move(done)]() mutable {
+        Result<SendOutcome> out = err(Code::unavailable, "the store could not commit the message");
+        try {
+            out = send_now(req);
+        } catch (const Error& e) {
+            out = err(Code::unavailable, "the store could not commit the message: " + e.message);
+        }
+        done(std::move(out));
+    });
 }
-std::vector<InboxItem> PgStore::read_inbox(UserId, DeviceId, InboxId, std::size_t) { throw not_built(); }
-void PgStore::ack(UserId, DeviceId, std::vector<MessageId>, std::int64_t, std::function<void(AckOutcome)> done) {
-    done(AckOutcome{});
+
+Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
+    const std::size_t sender_shard = user_shard(req.sender);
+    const std::size_t home = conversation_shard(req.conversation_id);
+    SendOutcome out;
+    auto& m = out.message;
+
+    // 1. The idempotency key, on the sender's shard: unique per sender
+    // whatever the conversation.
+    MessageId id = req.new_message_id;
+    bool claimed_now = on(sender_shard, [&](Connection& c) {
+        return c.exec("INSERT INTO dedupe(sender, client_msg_id, payload_hash, message_id, conversation_id, created_at) "
+                      "VALUES($1,$2,$3,$4,$5,$6) ON CONFLICT (sender, client_msg_id) DO NOTHING",
+                      {Param::id(req.sender), Param::text(req.client_msg_id), Param::text(req.payload_hash),
+                       Param::id(id), Param::text(req.conversation_id), Param::i64(req.ts)})
+                   .affected() == 1;
+    });
+    if (!claimed_now) {
+        auto d = on(sender_shard, [&](Connection& c) {
+            return c.exec("SELECT payload_hash, message_id, conversation_id, seq, prev_message_id, ts FROM dedupe "
+                          "WHERE sender=$1 AND client_msg_id=$2",
+                          {Param::id(req.sender), Param::text(req.client_msg_id)});
+        });
+        if (d.empty()) return err(Code::unavailable, "the send raced its own retry; retry");
+        if (d.text(0, 0) != req.payload_hash)
+            return err(Code::conflict, "client_msg_id was already used for a different message");
+        id = d.id(0, 1);
+        if (d.i64(0, 3) > 0) {
+            // Done before: the first answer, kept with the key (its message may be gone from history).
+            m.message_id = id;
+            m.client_msg_id = req.client_msg_id;
+            m.conversation_id = std::string(d.text(0, 2));
+            m.seq = d.i64(0, 3);
+            m.prev_message_id = d.id(0, 4);
+            m.ts = d.i64(0, 5);
+            m.from_user = req.sender;
+            out.duplicate = true;
+            return out;
+        }
+        // Claimed by an attempt that did not finish: go on with its id; the
+        // home shard knows whether it committed.
+    }
+    auto refuse = [&](natter::Error e) -> Result<SendOutcome> {
+        if (claimed_now) {
+            try {
+                on(sender_shard, [&](Connection& c) {
+                    c.exec("DELETE FROM dedupe WHERE sender=$1 AND client_msg_id=$2 AND message_id=$3 AND seq=0",
+                           {Param::id(req.sender), Param::text(req.client_msg_id), Param::id(id)});
+                    return 0;
+                });
+            } catch (const pg::Error&) {
+                // The claim stays; a retry finds it and asks the home shard again.
+            }
+        }
+        return e;
+    };
+
+    // 2. What lives on other shards, checked before the home transaction.
+    if (req.media_id) {
+        bool used = on(ring_.shard_of("media:" + std::to_string(req.media_id)), [&](Connection& c) {
+            return c.exec("UPDATE media SET referenced_at=CASE WHEN referenced_at=0 THEN $3 ELSE referenced_at END "
+                          "WHERE media_id=$1 AND owner=$2 AND verified",
+                          {Param::id(req.media_id), Param::id(req.sender), Param::i64(req.ts)})
+                       .affected() == 1;
+        });
+        if (!used) return refuse(err(Code::not_found, "no such media (it may have expired): upload it again"));
+    }
+    if (!req.group && req.recipient && !user_by_id(req.recipient))
+        return refuse(err(Code::not_found, "no such user"));
+
+    // 3. The home shard's one transaction.
+    m.message_id = id;
+    m.client_msg_id = req.client_msg_id;
+    m.conversation_id = req.conversation_id;
+    m.kind = req.kind;
+    m.from_user = req.sender;
+    m.from_device = req.sender_device;
+    m.to_json = req.to_json;
+    m.body = req.body;
+    m.attachment_json = req.attachment_json;
+    m.ts = req.ts;
+    std::vector<UserId> targets;
+    auto committed = on(home, [&](Connection& c) {
+        return c.transaction([&](Connection& t) -> Result<bool> {
+            auto there = t.exec("SELECT seq, prev_message_id, ts FROM messages WHERE message_id=$1", {Param::id(id)});
+            if (!there.empty()) {
+                m.seq = there.i64(0, 0);
+                m.prev_message_id = there.id(0, 1);
+                m.ts = there.i64(0, 2);
+                return false;  // committed by an earlier attempt
+            }
+            if (req.group) {
+                auto member = t.exec("SELECT 1 FROM members WHERE conversation_id=$1 AND user_id=$2",
+                                     {Param::text(req.conversation_id), Param::id(req.sender)});
+                if (member.empty()) {
+                    auto g = t.exec("SELECT 1 FROM conversations WHERE conversation_id=$1", {Param::text(req.conversation_id)});
+                    if (g.empty()) return err(Code::not_found, "no such group");
+                    return err(Code::forbidden, "not a member of this group");
+                }
+            }
+            auto last = t.exec("SELECT last_seq, last_message_id FROM conversations WHERE conversation_id=$1 FOR UPDATE",
+                               {Param::text(req.conversation_id)});
+            if (last.empty()) {
+                if (req.group) return err(Code::not_found, "no such group");
+                t.exec("INSERT INTO conversations(conversation_id, last_seq, last_message_id, created_at) "
+                       "VALUES($1,0,0,$2) ON CONFLICT DO NOTHING",
+                       {Param::text(req.conversation_id), Param::i64(req.ts)});
+                for (UserId p : req.participants)
+                    t.exec("INSERT INTO members(conversation_id, user_id) VALUES($1,$2) ON CONFLICT DO NOTHING",
+                           {Param::text(req.conversation_id), Param::id(p)});
+                last = t.exec("SELECT last_seq, last_message_id FROM conversations WHERE conversation_id=$1 FOR UPDATE",
+                              {Param::text(req.conversation_id)});
+            }
+            m.seq = last.i64(0, 0) + 1;
+            m.prev_message_id = last.id(0, 1);
+            t.exec("INSERT INTO messages(message_id, conversation_id, seq, prev_message_id, kind, from_user, from_device, "
+                   "client_msg_id, to_json, body, attachment, event, ts, media_id) "
+                   "VALUES($1,$2,$3,$4,$5,$6,$7,$8,$9,$10,$11,$12,$13,$14)",
+                   {Param::id(m.message_id), Param::text(m.conversation_id), Param::i64(m.seq), Param::id(m.prev_message_id),
+                    Param::text(kind_name(m.kind)), Param::id(m.from_user), Param::id(m.from_device),
+                    Param::text(m.client_msg_id), Param::text(m.to_json), text_or_null(m.body),
+                    text_or_null(m.attachment_json), text_or_null(m.event_json), Param::i64(m.ts),
+                    req.media_id ? Param::id(req.media_id) : Param::null()});
+            t.exec("UPDATE conversations SET last_seq=$2, last_message_id=$3 WHERE conversation_id=$1",
+                   {Param::text(m.conversation_id), Param::i64(m.seq), Param::id(m.message_id)});
+            // Receipts are news to a member when they cover one of its messages.
+            t.exec("UPDATE members SET last_sent_seq=$3, first_sent_seq=CASE first_sent_seq WHEN 0 THEN $3 ELSE first_sent_seq END "
+                   "WHERE conversation_id=$1 AND user_id=$2",
+                   {Param::text(m.conversation_id), Param::id(m.from_user), Param::i64(m.seq)});
+            // The fan-out to do, recipients first, then the sender's other devices.
+            auto mb = t.exec("SELECT user_id FROM members WHERE conversation_id=$1 ORDER BY user_id=$2, user_id",
+                             {Param::text(m.conversation_id), Param::id(m.from_user)});
+            for (int i = 0; i < mb.size(); ++i) targets.push_back(mb.id(i, 0));
+            t.exec("INSERT INTO outbox(message_id, position, target_user, skip_device, created_at) "
+                   "SELECT $1, t.ord, t.u, $3, $4 FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, ord)",
+                   {Param::id(m.message_id), id_array(targets), Param::id(m.from_device), Param::i64(m.ts)});
+            return true;
+        });
+    });
+    if (!committed.ok()) return refuse(committed.error());
+
+    // 4. The key remembers the answer, for retries after history is gone.
+    try {
+        on(sender_shard, [&](Connection& c) {
+            c.exec("UPDATE dedupe SET seq=$3, prev_message_id=$4, ts=$5 WHERE sender=$1 AND client_msg_id=$2",
+                   {Param::id(req.sender), Param::text(req.client_msg_id), Param::i64(m.seq),
+                    Param::id(m.prev_message_id), Param::i64(m.ts)});
+            return 0;
+        });
+    } catch (const pg::Error&) {
+        // A retry then finds the message on the home shard: the same answer.
+    }
+    if (!*committed) {
+        out.duplicate = true;
+        return out;
+    }
+    // 5. Durable: the inboxes.
+    out.targets = fan_out(m, targets, req.sender_device);
+    return out;
 }
-std::size_t PgStore::inbox_depth(UserId, DeviceId) { throw not_built(); }
-bool PgStore::truncated(UserId, DeviceId) { throw not_built(); }
-void PgStore::clear_truncated(UserId, DeviceId) { throw not_built(); }
-std::vector<ConversationSummary> PgStore::conversations(UserId, std::size_t) { throw not_built(); }
-std::vector<StoredMessage> PgStore::history(const std::string&, std::int64_t, std::int64_t, std::size_t) {
-    throw not_built();
+
+std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vector<UserId>& targets, DeviceId skip_device) {
+    std::vector<InboxTarget> out;
+    std::vector<UserId> done;
+    for (UserId user : targets) {
+        try {
+            auto rows = on(user_shard(user), [&](Connection& c) {
+                return c.exec(
+                    "INSERT INTO inbox(user_id, device_id, message_id, conversation_id, seq, prev_message_id, kind, "
+                    "from_user, from_device, client_msg_id, to_json, body, attachment, event, ts, created_at) "
+                    "SELECT d.user_id, d.device_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14 "
+                    "FROM devices d WHERE d.user_id=$1 AND NOT (d.user_id=$7 AND d.device_id=$15) ORDER BY d.device_id "
+                    "ON CONFLICT (user_id, device_id, message_id) DO NOTHING RETURNING inbox_id, device_id",
+                    {Param::id(user), Param::id(m.message_id), Param::text(m.conversation_id), Param::i64(m.seq),
+                     Param::id(m.prev_message_id), Param::text(kind_name(m.kind)), Param::id(m.from_user),
+                     Param::id(m.from_device), Param::text(m.client_msg_id), Param::text(m.to_json),
+                     text_or_null(m.body), text_or_null(m.attachment_json), text_or_null(m.event_json),
+                     Param::i64(m.ts), Param::id(skip_device)});
+            });
+            std::vector<InboxTarget> mine;
+            for (int i = 0; i < rows.size(); ++i) mine.push_back(InboxTarget{user, rows.id(i, 1), rows.i64(i, 0)});
+            std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.device < b.device; });
+            out.insert(out.end(), mine.begin(), mine.end());
+            done.push_back(user);
+        } catch (const pg::Error& e) {
+            log_event(LogLevel::warn, "pg_store.fan_out_deferred",
+                      {{"message_id", id_string(m.message_id)}, {"user", id_string(user)}, {"error", e.message}});
+        }
+    }
+    if (!done.empty()) {
+        try {
+            on(conversation_shard(m.conversation_id), [&](Connection& c) {
+                c.exec("DELETE FROM outbox WHERE message_id=$1 AND target_user = ANY($2::bigint[])",
+                       {Param::id(m.message_id), id_array(done)});
+                return 0;
+            });
+        } catch (const pg::Error&) {
+            // Done again later: the inbox insert writes nothing twice.
+        }
+    }
+    return out;
 }
+
+// ---- inboxes and acks
+
+std::vector<InboxItem> PgStore::read_inbox(UserId user, DeviceId device, InboxId after, std::size_t limit) {
+    return on(user_shard(user), [&](Connection& c) {
+        auto r = c.exec(std::string("SELECT inbox_id, ") + kMessageColumns +
+                            " FROM inbox WHERE user_id=$1 AND device_id=$2 AND inbox_id>$3 ORDER BY inbox_id LIMIT $4",
+                        {Param::id(user), Param::id(device), Param::i64(after), Param::i64(std::int64_t(limit))});
+        std::vector<InboxItem> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(InboxItem{r.i64(i, 0), message_from(r, i, 1)});
+        return out;
+    });
+}
+
+void PgStore::ack(UserId user, DeviceId device, std::vector<MessageId> ids, std::int64_t now,
+                  std::function<void(AckOutcome)> done) {
+    post(id_string(user), [this, user, device, ids = std::move(ids), now, done = std::move(done)] {
+        AckOutcome out;
+        try {
+            out = ack_now(user, device, ids, now);
+        } catch (const Error& e) {
+            log_event(LogLevel::error, "pg_store.ack_failed", {{"user", id_string(user)}, {"error", e.message}});
+        }
+        done(std::move(out));
+    });
+}
+
+AckOutcome PgStore::ack_now(UserId user, DeviceId device, const std::vector<MessageId>& ids, std::int64_t now) {
+    AckOutcome out;
+    if (ids.empty()) return out;
+    auto removed = on(user_shard(user), [&](Connection& c) {
+        return c.exec("DELETE FROM inbox WHERE user_id=$1 AND device_id=$2 AND message_id = ANY($3::bigint[]) "
+                      "RETURNING conversation_id, seq, from_user",
+                      {Param::id(user), Param::id(device), id_array(ids)});
+    });
+    out.removed = static_cast<std::size_t>(removed.size());
+    // A device gets its inbox in order: acking seq N of a conversation means
+    // everything up to N from the others reached it.
+    std::map<std::string, std::int64_t> newest;
+    for (int i = 0; i < removed.size(); ++i) {
+        if (removed.id(i, 2) == user) continue;
+        auto& s = newest[std::string(removed.text(i, 0))];
+        s = std::max(s, removed.i64(i, 1));
+    }
+    for (const auto& [conversation_id, seq] : newest) {
+        try {
+            auto change = on(conversation_shard(conversation_id), [&](Connection& c) {
+                return c.transaction([&](Connection& t) -> std::optional<ReceiptChange> {
+                    auto w = t.exec("SELECT delivered_seq, joined_seq FROM members WHERE conversation_id=$1 AND user_id=$2 "
+                                    "FOR UPDATE",
+                                    {Param::text(conversation_id), Param::id(user)});
+                    if (w.empty() || seq <= w.i64(0, 0)) return std::nullopt;
+                    std::int64_t from = std::max(w.i64(0, 0), std::max<std::int64_t>(0, w.i64(0, 1) - 1));
+                    t.exec("UPDATE members SET delivered_seq=$3, receipt_at=$4 WHERE conversation_id=$1 AND user_id=$2",
+                           {Param::text(conversation_id), Param::id(user), Param::i64(seq), Param::i64(now)});
+                    // The members other than `user` whose messages the move covers.
+                    auto s = t.exec("SELECT DISTINCT from_user FROM messages WHERE conversation_id=$1 AND seq>$2 AND seq<=$3 "
+                                    "AND from_user<>$4 AND kind<>'system' AND from_user IN "
+                                    "(SELECT user_id FROM members WHERE conversation_id=$1)",
+                                    {Param::text(conversation_id), Param::i64(from), Param::i64(seq), Param::id(user)});
+                    ReceiptChange r{conversation_id, user, false, seq, {}};
+                    for (int i = 0; i < s.size(); ++i) r.notify.push_back(s.id(i, 0));
+                    return r;
+                });
+            });
+            if (change) out.receipts.push_back(std::move(*change));
+        } catch (const Error& e) {
+            // The rows are acked; the watermark moves with a later ack.
+            log_event(LogLevel::warn, "pg_store.watermark_deferred", {{"conversation", conversation_id}, {"error", e.message}});
+        }
+    }
+    return out;
+}
+
+std::size_t PgStore::inbox_depth(UserId user, DeviceId device) {
+    return on(user_shard(user), [&](Connection& c) {
+        return static_cast<std::size_t>(
+            c.exec("SELECT count(*) FROM inbox WHERE user_id=$1 AND device_id=$2", {Param::id(user), Param::id(device)})
+                .i64(0, 0));
+    });
+}
+
+bool PgStore::truncated(UserId user, DeviceId device) {
+    return on(user_shard(user), [&](Connection& c) {
+        auto r = c.exec("SELECT inbox_truncated FROM devices WHERE user_id=$1 AND device_id=$2",
+                        {Param::id(user), Param::id(device)});
+        return !r.empty() && r.boolean(0, 0);
+    });
+}
+
+void PgStore::clear_truncated(UserId user, DeviceId device) {
+    on(user_shard(user), [&](Connection& c) {
+        c.exec("UPDATE devices SET inbox_truncated=false WHERE user_id=$1 AND device_id=$2",
+               {Param::id(user), Param::id(device)});
+        return 0;
+    });
+}
+
+// ---- history and the conversation list
+
+std::vector<StoredMessage> PgStore::history(const std::string& conversation_id, std::int64_t from_seq,
+                                            std::int64_t before_seq, std::size_t limit) {
+    return on(conversation_shard(conversation_id), [&](Connection& c) {
+        auto r = c.exec(std::string("SELECT ") + kMessageColumns +
+                            " FROM messages WHERE conversation_id=$1 AND seq>=$2 AND seq<$3 ORDER BY seq DESC LIMIT $4",
+                        {Param::text(conversation_id), Param::i64(from_seq),
+                         Param::i64(before_seq > 0 ? before_seq : INT64_MAX), Param::i64(std::int64_t(limit))});
+        std::vector<StoredMessage> out;
+        for (int i = 0; i < r.size(); ++i) out.push_back(message_from(r, i, 0));
+        return out;
+    });
+}
+
+// Every shard holds some of the user's conversations (by their home): one
+// query each, merged by recent activity.
+std::vector<ConversationSummary> PgStore::conversations(UserId user, std::size_t limit) {
+    static const std::string sql = std::string(
+        "SELECT c.conversation_id, c.last_seq, c.last_message_id, "
+        "(SELECT count(*) FROM messages x WHERE x.conversation_id=c.conversation_id "
+        "  AND x.seq > greatest(mb.read_seq, mb.joined_seq - 1) AND x.from_user<>$1 AND x.kind<>'system'), "
+        "m.message_id IS NOT NULL, ") +
+        "m.message_id, m.client_msg_id, m.conversation_id, m.seq, m.prev_message_id, m.kind, m.from_user, m.from_device, "
+        "m.to_json, m.body, m.attachment, m.event, m.ts "
+        "FROM members mb JOIN conversations c ON c.conversation_id=mb.conversation_id "
+        "LEFT JOIN messages m ON m.message_id=c.last_message_id "
+        "WHERE mb.user_id=$1 ORDER BY c.last_message_id DESC LIMIT $2";
+    std::vector<std::pair<std::uint64_t, ConversationSummary>> all;
+    for (std::size_t shard = 0; shard < pools_.size(); ++shard) {
+        on(shard, [&](Connection& c) {
+            auto r = c.exec(sql, {Param::id(user), Param::i64(std::int64_t(limit))});
+            for (int i = 0; i < r.size(); ++i) {
+                ConversationSummary s;
+                s.conversation_id = std::string(r.text(i, 0));
+                s.last_seq = r.i64(i, 1);
+                s.unread = r.i64(i, 3);
+                if (r.boolean(i, 4)) s.last_message = message_from(r, i, 5);
+                all.emplace_back(r.id(i, 2), std::move(s));
+            }
+            return 0;
+        });
+    }
+    // Message ids grow with time: the newest last message first.
+    std::stable_sort(all.begin(), all.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+    std::vector<ConversationSummary> out;
+    for (auto& [_, s] : all) {
+        if (out.size() == limit) break;
+        out.push_back(std::move(s));
+    }
+    return out;
+}
+
+// ---- not built yet
+
 std::size_t PgStore::expire_inbox(std::int64_t, std::size_t) { throw not_built(); }
 std::size_t PgStore::expire_history(std::int64_t, std::size_t) { throw not_built(); }
 std::size_t PgStore::expire_dedupe(std::int64_t, std::size_t) { throw not_built(); }

@@ -5,11 +5,19 @@
 // blocking pool, never from an I/O thread).
 //
 // Built so far: UserStore and DeviceStore (accounts, devices, refresh tokens,
-// tickets). The message path (sends with the outbox fan-out, inboxes,
-// history, groups, receipts, media, retention) answers `unavailable` "not
-// built yet" and is not selectable in natterd's settings until it is.
+// tickets); sends (the dedupe claim on the sender's shard, the home shard's
+// transaction, the fan-out through the outbox), inboxes and acks with the
+// delivered watermark, history and the conversation list. Not yet: groups,
+// read receipts, media, retention, and the background retry of a fan-out
+// whose shard was down (its outbox rows wait); those answer `unavailable`
+// or throw, and the store is not selectable in natterd's settings.
+#include <condition_variable>
+#include <deque>
+#include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "core/hash_ring.hpp"
@@ -29,6 +37,7 @@ struct PgStoreConfig {
     std::vector<ShardConfig> shards;
     std::size_t vnodes = HashRing::kDefaultVnodes;
     std::size_t pool_size = 4;  // connections per shard
+    std::size_t workers = 4;    // threads running sends and acks (a conversation's sends, a device's acks: one each, in order)
 };
 
 class PgStore final : public UserStore,
@@ -109,6 +118,16 @@ public:
     void forget_trash(const std::vector<std::string>& keys) override;
 
 private:
+    Result<SendOutcome> send_now(const SendRequest& req);
+    AckOutcome ack_now(UserId user, DeviceId device, const std::vector<MessageId>& ids, std::int64_t now);
+    // Writes the inbox rows of a committed message on each target's shard,
+    // in the outbox's order; clears the outbox rows it did. A shard that
+    // fails keeps its rows in the outbox.
+    std::vector<InboxTarget> fan_out(const StoredMessage& m, const std::vector<UserId>& targets, DeviceId skip_device);
+    // Runs `job` on the worker that `key` maps to: jobs of one key run in order.
+    void post(const std::string& key, std::function<void()> job);
+    void worker_loop(std::size_t index);
+
     // Runs fn(connection) on a connection of shard `shard`; a connection
     // error on a connection that sat idle is retried once on a fresh one.
     template <class F>
@@ -118,6 +137,15 @@ private:
     PgStoreConfig config_;
     HashRing ring_;
     std::vector<std::unique_ptr<Pool>> pools_;
+
+    struct Worker {
+        std::mutex mu;
+        std::condition_variable cv;
+        std::deque<std::function<void()>> jobs;
+        bool stopping = false;
+        std::thread thread;
+    };
+    std::vector<std::unique_ptr<Worker>> workers_;
 };
 
 }  // namespace natter::pg
