@@ -21,7 +21,12 @@ MessagingService::MessagingService(Stores stores, Bus& bus, IdGenerator& ids, co
       clock_(clock),
       limits_(limits),
       blocking_(std::move(blocking)),
-      send_limiter_(limits.send_rate_per_s, limits.send_burst) {}
+      send_limiter_(limits.send_rate_per_s, limits.send_burst) {
+    // A sharded store's deliveries that came after `sent` go out like any.
+    stores_.messages->on_late_delivery([this](const SendOutcome& out) { publish(out); });
+}
+
+MessagingService::~MessagingService() { stores_.messages->on_late_delivery(nullptr); }
 
 bool MessagingService::send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done,
                             const std::function<void()>& handed_off) {

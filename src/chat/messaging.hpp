@@ -50,6 +50,9 @@ public:
     using Blocking = std::function<void(std::function<void()>)>;
     MessagingService(Stores stores, Bus& bus, IdGenerator& ids, const Clock& clock, const Limits& limits,
                      Blocking blocking);
+    ~MessagingService();
+    MessagingService(const MessagingService&) = delete;
+    MessagingService& operator=(const MessagingService&) = delete;
 
     // `done` gets the committed message (the first one, for a retry) or an
     // error; it runs on a store or pool thread. Returns true when the send

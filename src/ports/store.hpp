@@ -150,6 +150,12 @@ public:
     // participant but the sending device. The callback runs after commit.
     // conflict when client_msg_id was used with another payload.
     virtual void commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) = 0;
+    // Inbox rows written after commit_send (or change_group) answered: a
+    // sharded store's fan-out to a shard that was down, retried once it is
+    // back. The listener publishes them as it does a send's targets; it is
+    // called on a store thread, a conversation's messages in seq order.
+    // A store that writes every row before answering never calls it.
+    virtual void on_late_delivery(std::function<void(const SendOutcome&)> listener) {}
 };
 
 class InboxStore {

@@ -106,16 +106,18 @@ CREATE TABLE messages(
   UNIQUE(conversation_id, seq));
 CREATE INDEX messages_ts ON messages(ts);
 CREATE INDEX messages_media ON messages(media_id) WHERE media_id IS NOT NULL;
--- The fan-out still to do: one row per target user, in order.
+-- The fan-out still to do: one row per target user, in order. A target's
+-- rows of one conversation are delivered in seq order.
 CREATE TABLE outbox(
   message_id bigint NOT NULL,
   position integer NOT NULL,
+  conversation_id text NOT NULL,
+  seq bigint NOT NULL,
   target_user bigint NOT NULL,
   skip_device bigint NOT NULL,
   created_at bigint NOT NULL,
-  attempts integer NOT NULL DEFAULT 0,
   PRIMARY KEY(message_id, position));
-CREATE INDEX outbox_age ON outbox(created_at);
+CREATE INDEX outbox_conversation ON outbox(conversation_id, seq);
 -- On the recipient's shard: a whole copy of the message per device.
 CREATE TABLE inbox(
   inbox_id bigserial PRIMARY KEY,

@@ -126,9 +126,25 @@ PgStore::PgStore(PgStoreConfig config) : config_(std::move(config)), ring_(shard
     }
     for (std::size_t i = 0; i < std::max<std::size_t>(1, config_.workers); ++i) workers_.push_back(std::make_unique<Worker>());
     for (std::size_t i = 0; i < workers_.size(); ++i) workers_[i]->thread = std::thread([this, i] { worker_loop(i); });
+    scanner_ = std::thread([this] {
+        std::unique_lock lock(scan_mu_);
+        while (!scan_stopping_) {
+            scan_cv_.wait_for(lock, config_.outbox_scan, [&] { return scan_stopping_; });
+            if (scan_stopping_) break;
+            lock.unlock();
+            scan_outboxes();
+            lock.lock();
+        }
+    });
 }
 
 PgStore::~PgStore() {
+    {
+        std::lock_guard lock(scan_mu_);
+        scan_stopping_ = true;
+    }
+    scan_cv_.notify_all();
+    scanner_.join();
     // Everything queued runs first: a send accepted by the store is answered.
     for (auto& w : workers_) {
         {
@@ -481,8 +497,6 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
         });
         if (!used) return refuse(err(Code::not_found, "no such media (it may have expired): upload it again"));
     }
-    if (!req.group && req.recipient && !user_by_id(req.recipient))
-        return refuse(err(Code::not_found, "no such user"));
 
     // 3. The home shard's one transaction.
     m.message_id = id;
@@ -495,7 +509,7 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
     m.body = req.body;
     m.attachment_json = req.attachment_json;
     m.ts = req.ts;
-    std::vector<UserId> targets;
+    std::vector<UserId> targets, blocked;
     auto committed = on(home, [&](Connection& c) {
         return c.transaction([&](Connection& t) -> Result<bool> {
             auto there = t.exec("SELECT seq, prev_message_id, ts FROM messages WHERE message_id=$1", {Param::id(id)});
@@ -518,6 +532,9 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
                                {Param::text(req.conversation_id)});
             if (last.empty()) {
                 if (req.group) return err(Code::not_found, "no such group");
+                // A new 1:1 chat: the recipient must exist (its shard must
+                // answer). Later sends need only the home shard.
+                if (req.recipient && !user_by_id(req.recipient)) return err(Code::not_found, "no such user");
                 t.exec("INSERT INTO conversations(conversation_id, last_seq, last_message_id, created_at) "
                        "VALUES($1,0,0,$2) ON CONFLICT DO NOTHING",
                        {Param::text(req.conversation_id), Param::i64(req.ts)});
@@ -547,9 +564,16 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
             auto mb = t.exec("SELECT user_id FROM members WHERE conversation_id=$1 ORDER BY user_id=$2, user_id",
                              {Param::text(m.conversation_id), Param::id(m.from_user)});
             for (int i = 0; i < mb.size(); ++i) targets.push_back(mb.id(i, 0));
-            t.exec("INSERT INTO outbox(message_id, position, target_user, skip_device, created_at) "
-                   "SELECT $1, t.ord, t.u, $3, $4 FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, ord)",
-                   {Param::id(m.message_id), id_array(targets), Param::id(m.from_device), Param::i64(m.ts)});
+            // A target with older messages of this conversation still in the
+            // outbox (its shard was down) gets this one after them, from the
+            // retry: never out of order.
+            auto waiting = t.exec("SELECT DISTINCT target_user FROM outbox WHERE conversation_id=$1 AND seq<$2",
+                                  {Param::text(m.conversation_id), Param::i64(m.seq)});
+            for (int i = 0; i < waiting.size(); ++i) blocked.push_back(waiting.id(i, 0));
+            t.exec("INSERT INTO outbox(message_id, position, conversation_id, seq, target_user, skip_device, created_at) "
+                   "SELECT $1, t.ord, $5, $6, t.u, $3, $4 FROM unnest($2::bigint[]) WITH ORDINALITY AS t(u, ord)",
+                   {Param::id(m.message_id), id_array(targets), Param::id(m.from_device), Param::i64(m.ts),
+                    Param::text(m.conversation_id), Param::i64(m.seq)});
             return true;
         });
     });
@@ -570,15 +594,102 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
         out.duplicate = true;
         return out;
     }
-    // 5. Durable: the inboxes.
+    // 5. Durable: the inboxes (but of targets waiting for older ones).
+    if (!blocked.empty())
+        targets.erase(std::remove_if(targets.begin(), targets.end(),
+                                     [&](UserId u) { return std::find(blocked.begin(), blocked.end(), u) != blocked.end(); }),
+                      targets.end());
     out.targets = fan_out(m, targets, req.sender_device);
     return out;
 }
 
-std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vector<UserId>& targets, DeviceId skip_device) {
+void PgStore::on_late_delivery(std::function<void(const SendOutcome&)> listener) {
+    std::lock_guard lock(listener_mu_);
+    late_listener_ = std::move(listener);
+}
+
+void PgStore::deliver_late(const SendOutcome& out) {
+    std::lock_guard lock(listener_mu_);
+    if (late_listener_) late_listener_(out);
+}
+
+std::size_t PgStore::outbox_depth() {
+    std::size_t n = 0;
+    for (std::size_t shard = 0; shard < pools_.size(); ++shard) {
+        if (!pools_[shard]->healthy()) continue;
+        try {
+            n += on(shard, [](Connection& c) { return std::size_t(c.exec("SELECT count(*) FROM outbox").i64(0, 0)); });
+        } catch (const Error&) {
+        }
+    }
+    return n;
+}
+
+// The outbox of every shard that answers: each conversation with fan-outs
+// left goes to its worker (one retry queued per conversation at a time).
+void PgStore::scan_outboxes() {
+    for (std::size_t shard = 0; shard < pools_.size(); ++shard) {
+        if (!pools_[shard]->healthy()) continue;
+        try {
+            auto r = on(shard, [](Connection& c) { return c.exec("SELECT DISTINCT conversation_id FROM outbox LIMIT 1000"); });
+            for (int i = 0; i < r.size(); ++i) {
+                std::string conversation_id(r.text(i, 0));
+                {
+                    std::lock_guard lock(retry_mu_);
+                    if (!retrying_.insert(conversation_id).second) continue;
+                }
+                post(conversation_id, [this, shard, conversation_id] {
+                    try {
+                        retry_conversation(shard, conversation_id);
+                    } catch (const Error& e) {
+                        log_event(LogLevel::warn, "pg_store.retry_failed", {{"conversation", conversation_id}, {"error", e.message}});
+                    }
+                    std::lock_guard lock(retry_mu_);
+                    retrying_.erase(conversation_id);
+                });
+            }
+        } catch (const Error&) {
+            // This shard is down: its outbox waits for it.
+        }
+    }
+}
+
+void PgStore::retry_conversation(std::size_t shard, const std::string& conversation_id) {
+    auto rows = on(shard, [&](Connection& c) {
+        return c.exec("SELECT o.target_user, o.skip_device, m.message_id, m.client_msg_id, m.conversation_id, m.seq, "
+                      "m.prev_message_id, m.kind, m.from_user, m.from_device, m.to_json, m.body, m.attachment, m.event, m.ts "
+                      "FROM outbox o JOIN messages m ON m.message_id=o.message_id "
+                      "WHERE o.conversation_id=$1 ORDER BY o.seq, o.position",
+                      {Param::text(conversation_id)});
+    });
+    std::vector<UserId> failed;  // a target that failed gets nothing later this round: order holds
+    int i = 0;
+    while (i < rows.size()) {
+        StoredMessage m = message_from(rows, i, 2);
+        DeviceId skip = rows.id(i, 1);
+        std::vector<UserId> targets;
+        for (; i < rows.size() && rows.id(i, 2) == m.message_id; ++i) {
+            UserId u = rows.id(i, 0);
+            if (std::find(failed.begin(), failed.end(), u) == failed.end()) targets.push_back(u);
+        }
+        if (targets.empty()) continue;
+        SendOutcome out;
+        out.message = m;
+        out.targets = fan_out(m, targets, skip, &failed);
+        if (!out.targets.empty()) deliver_late(out);
+    }
+}
+
+std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vector<UserId>& targets, DeviceId skip_device,
+                                         std::vector<UserId>* failed) {
     std::vector<InboxTarget> out;
     std::vector<UserId> done;
     for (UserId user : targets) {
+        if (!pools_[user_shard(user)]->healthy()) {
+            // Down a moment ago: the retry will try it, without a connect timeout here.
+            if (failed) failed->push_back(user);
+            continue;
+        }
         try {
             auto rows = on(user_shard(user), [&](Connection& c) {
                 return c.exec(
@@ -599,6 +710,7 @@ std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vec
             out.insert(out.end(), mine.begin(), mine.end());
             done.push_back(user);
         } catch (const pg::Error& e) {
+            if (failed) failed->push_back(user);
             log_event(LogLevel::warn, "pg_store.fan_out_deferred",
                       {{"message_id", id_string(m.message_id)}, {"user", id_string(user)}, {"error", e.message}});
         }

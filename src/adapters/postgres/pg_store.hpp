@@ -11,11 +11,13 @@
 // read receipts, media, retention, and the background retry of a fan-out
 // whose shard was down (its outbox rows wait); those answer `unavailable`
 // or throw, and the store is not selectable in natterd's settings.
+#include <chrono>
 #include <condition_variable>
 #include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <thread>
 #include <vector>
@@ -38,6 +40,7 @@ struct PgStoreConfig {
     std::size_t vnodes = HashRing::kDefaultVnodes;
     std::size_t pool_size = 4;  // connections per shard
     std::size_t workers = 4;    // threads running sends and acks (a conversation's sends, a device's acks: one each, in order)
+    std::chrono::milliseconds outbox_scan{500};  // how often the outbox is looked at for fan-outs left to do
 };
 
 class PgStore final : public UserStore,
@@ -82,8 +85,13 @@ public:
     void add_ticket(UserId user, DeviceId device, const std::string& ticket_hash, std::int64_t expires_at) override;
     std::optional<DeviceId> take_ticket(UserId user, const std::string& ticket_hash, std::int64_t now) override;
 
-    // Not built yet (see the top of this file).
+    // MessageStore
     void commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) override;
+    void on_late_delivery(std::function<void(const SendOutcome&)> listener) override;
+    // Outbox rows waiting on every shard (that answers): fan-outs not done yet.
+    std::size_t outbox_depth();
+
+    // InboxStore, ConversationStore
     std::vector<InboxItem> read_inbox(UserId user, DeviceId device, InboxId after, std::size_t limit) override;
     void ack(UserId user, DeviceId device, std::vector<MessageId> ids, std::int64_t now,
              std::function<void(AckOutcome)> done) override;
@@ -120,10 +128,16 @@ public:
 private:
     Result<SendOutcome> send_now(const SendRequest& req);
     AckOutcome ack_now(UserId user, DeviceId device, const std::vector<MessageId>& ids, std::int64_t now);
+    // Fans out what the outbox of one conversation still holds, in seq
+    // order; runs on the conversation's worker, so never beside its sends.
+    void retry_conversation(std::size_t shard, const std::string& conversation_id);
+    void scan_outboxes();
+    void deliver_late(const SendOutcome& out);
     // Writes the inbox rows of a committed message on each target's shard,
     // in the outbox's order; clears the outbox rows it did. A shard that
-    // fails keeps its rows in the outbox.
-    std::vector<InboxTarget> fan_out(const StoredMessage& m, const std::vector<UserId>& targets, DeviceId skip_device);
+    // fails keeps its rows in the outbox, and its users go to `failed`.
+    std::vector<InboxTarget> fan_out(const StoredMessage& m, const std::vector<UserId>& targets, DeviceId skip_device,
+                                     std::vector<UserId>* failed = nullptr);
     // Runs `job` on the worker that `key` maps to: jobs of one key run in order.
     void post(const std::string& key, std::function<void()> job);
     void worker_loop(std::size_t index);
@@ -146,6 +160,16 @@ private:
         std::thread thread;
     };
     std::vector<std::unique_ptr<Worker>> workers_;
+
+    std::mutex listener_mu_;
+    std::function<void(const SendOutcome&)> late_listener_;
+
+    std::mutex scan_mu_;
+    std::condition_variable scan_cv_;
+    bool scan_stopping_ = false;
+    std::mutex retry_mu_;
+    std::set<std::string> retrying_;  // conversations with a retry queued
+    std::thread scanner_;
 };
 
 }  // namespace natter::pg
