@@ -1,0 +1,118 @@
+#pragma once
+// Internal to the PostgreSQL store's files: reading rows into the ports'
+// records, parameters, and PgStore::on.
+#include <algorithm>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "adapters/postgres/pg_conn.hpp"
+#include "adapters/postgres/pg_pool.hpp"
+#include "adapters/postgres/pg_store.hpp"
+
+namespace natter::pg {
+
+inline std::vector<std::string> shard_names(const std::vector<ShardConfig>& shards) {
+    std::vector<std::string> names;
+    for (const auto& s : shards) names.push_back(s.name);
+    return names;
+}
+
+inline constexpr const char* kUserColumns =
+    "user_id, username, password_hash, display_name, description, avatar_media_id, created_at";
+inline constexpr const char* kDeviceColumns = "user_id, device_id, device_name, generation, created_at, last_seen";
+
+inline UserRecord user_from(const Rows& r, int row) {
+    UserRecord u;
+    u.user_id = r.id(row, 0);
+    u.username = std::string(r.text(row, 1));
+    u.password_hash = std::string(r.text(row, 2));
+    u.display_name = std::string(r.text(row, 3));
+    u.description = std::string(r.text(row, 4));
+    if (!r.is_null(row, 5)) u.avatar_media_id = r.id(row, 5);
+    u.created_at = r.i64(row, 6);
+    return u;
+}
+
+inline DeviceRecord device_from(const Rows& r, int row) {
+    DeviceRecord d;
+    d.user_id = r.id(row, 0);
+    d.device_id = r.id(row, 1);
+    d.device_name = std::string(r.text(row, 2));
+    d.generation = r.i64(row, 3);
+    d.created_at = r.i64(row, 4);
+    d.last_seen = r.i64(row, 5);
+    return d;
+}
+
+inline std::optional<DeviceRecord> load_device(Connection& c, UserId user, DeviceId device) {
+    auto r = c.exec(std::string("SELECT ") + kDeviceColumns + " FROM devices WHERE user_id=$1 AND device_id=$2",
+                    {Param::id(user), Param::id(device)});
+    if (r.empty()) return std::nullopt;
+    return device_from(r, 0);
+}
+
+inline bool revoke_in(Connection& c, UserId user, DeviceId device) {
+    auto r = c.exec("UPDATE devices SET generation=generation+1 WHERE user_id=$1 AND device_id=$2",
+                    {Param::id(user), Param::id(device)});
+    c.exec("DELETE FROM refresh_tokens WHERE user_id=$1 AND device_id=$2", {Param::id(user), Param::id(device)});
+    c.exec("DELETE FROM ws_tickets WHERE user_id=$1 AND device_id=$2", {Param::id(user), Param::id(device)});
+    return r.affected() > 0;
+}
+
+inline constexpr const char* kMessageColumns =
+    "message_id, client_msg_id, conversation_id, seq, prev_message_id, kind, from_user, from_device, to_json, body, "
+    "attachment, event, ts";
+
+inline MessageKind parse_kind(std::string_view k) {
+    if (k == "image") return MessageKind::image;
+    if (k == "system") return MessageKind::system;
+    return MessageKind::text;
+}
+
+// Reads kMessageColumns starting at column `c`.
+inline StoredMessage message_from(const Rows& r, int row, int c) {
+    StoredMessage m;
+    m.message_id = r.id(row, c + 0);
+    m.client_msg_id = std::string(r.text(row, c + 1));
+    m.conversation_id = std::string(r.text(row, c + 2));
+    m.seq = r.i64(row, c + 3);
+    m.prev_message_id = r.id(row, c + 4);
+    m.kind = parse_kind(r.text(row, c + 5));
+    m.from_user = r.id(row, c + 6);
+    m.from_device = r.id(row, c + 7);
+    m.to_json = std::string(r.text(row, c + 8));
+    m.body = std::string(r.text(row, c + 9));
+    m.attachment_json = std::string(r.text(row, c + 10));
+    m.event_json = std::string(r.text(row, c + 11));
+    m.ts = r.i64(row, c + 12);
+    return m;
+}
+
+inline Param text_or_null(const std::string& s) { return s.empty() ? Param::null() : Param::text(s); }
+
+// A bigint[] parameter in PostgreSQL's array text form: {1,2,3}.
+inline Param id_array(const std::vector<std::uint64_t>& ids) {
+    std::string out = "{";
+    for (std::size_t i = 0; i < ids.size(); ++i) {
+        if (i) out += ',';
+        out += std::to_string(to_db(ids[i]));
+    }
+    return Param::text(out + "}");
+}
+
+inline Error not_built() { return Error(ErrorKind::other, "", "the PostgreSQL store does not do this yet"); }
+
+// A username claim older than this whose user never appeared is a leftover
+// of a create_user cut off between its two writes: it may be taken again.
+inline constexpr std::int64_t kStaleClaimMs = 60'000;
+
+
+// Runs fn(connection) on a leased connection of `shard`.
+template <class F>
+auto PgStore::on(std::size_t shard, F&& fn) -> decltype(fn(std::declval<Connection&>())) {
+    auto lease = pools_.at(shard)->lease();
+    return fn(*lease);
+}
+
+}  // namespace natter::pg
