@@ -108,7 +108,12 @@ bool pg_builds(const std::string& test) {
         "FanOutGoesToTheRecipientFirstThenTheSendersOtherDevices", "AChatWithOneselfReachesOnlyTheSendersOtherDevices",
         "InboxKeepsTheWholeMessage", "ReadInboxIsOrderedAndPagesWithAfterAndLimit", "AckRemovesOnlyTheAckingDevicesRows",
         "AckCountsOnlyIdsThatWereInTheInbox", "InboxDepthCountsWaitingRows", "ConcurrentSendsToOneConversationGetGaplessSeqs",
-        "ConversationsListMostRecentFirstWithUnreadFromOthers", "HistoryPagesNewestFirstWithinBounds"};
+        "ConversationsListMostRecentFirstWithUnreadFromOthers", "HistoryPagesNewestFirstWithinBounds",
+        "CreatingAGroupWritesItsSystemMessageToEveryMembersDevices", "GroupChangesAreCheckedInTheirTransaction",
+        "AGroupSendReachesExactlyTheMembersOfItsMoment", "TheLastAdminLeavingPromotesTheLongestStandingMember",
+        "ContactsAreUsersSharingAConversation", "AnAckMovesTheDeliveredWatermarkAndNamesTheSenders",
+        "ReadMovesReadAndDeliveredNeverBack", "ReceiptsSinceListsChangedWatermarksOfTheUsersConversations",
+        "AMemberAddedLaterStartsWithNothingDeliveredOrRead"};
     return built.count(test) > 0;
 }
 

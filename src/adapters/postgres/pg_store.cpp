@@ -783,21 +783,6 @@ std::size_t PgStore::expire_inbox(std::int64_t, std::size_t) { throw not_built()
 std::size_t PgStore::expire_history(std::int64_t, std::size_t) { throw not_built(); }
 std::size_t PgStore::expire_dedupe(std::int64_t, std::size_t) { throw not_built(); }
 std::size_t PgStore::expire_credentials(std::int64_t, std::size_t) { throw not_built(); }
-void PgStore::change_group(GroupChange, std::function<void(Result<SendOutcome>)> done) {
-    done(err(Code::unavailable, "the PostgreSQL store does not take group changes yet"));
-}
-std::optional<GroupRecord> PgStore::group(std::uint64_t) { throw not_built(); }
-std::optional<Membership> PgStore::membership(const std::string&, UserId) { throw not_built(); }
-std::vector<UserId> PgStore::members(const std::string&) { throw not_built(); }
-std::vector<UserId> PgStore::contacts_among(UserId, const std::vector<UserId>&) { throw not_built(); }
-void PgStore::mark_read(UserId, const std::string&, std::int64_t, std::int64_t,
-                        std::function<void(Result<std::vector<ReceiptChange>>)> done) {
-    done(err(Code::unavailable, "the PostgreSQL store does not take receipts yet"));
-}
-std::vector<MemberReceipt> PgStore::receipts(const std::string&) { throw not_built(); }
-std::vector<MemberReceipt> PgStore::receipts_since(UserId, std::int64_t, std::size_t) { throw not_built(); }
-std::int64_t PgStore::receipts_seen(UserId, DeviceId) { throw not_built(); }
-void PgStore::set_receipts_seen(UserId, DeviceId, std::int64_t, std::function<void()> done) { done(); }
 Result<Ok> PgStore::add_media(const MediaRecord&, std::uint64_t) {
     return err(Code::unavailable, "the PostgreSQL store does not take media yet");
 }

@@ -6,11 +6,9 @@
 //
 // Built so far: UserStore and DeviceStore (accounts, devices, refresh tokens,
 // tickets); sends (the dedupe claim on the sender's shard, the home shard's
-// transaction, the fan-out through the outbox), inboxes and acks with the
-// delivered watermark, history and the conversation list. Not yet: groups,
-// read receipts, media, retention, and the background retry of a fan-out
-// whose shard was down (its outbox rows wait); those answer `unavailable`
-// or throw, and the store is not selectable in natterd's settings.
+// transaction, the fan-out through the outbox, retried in order when a
+// shard comes back), inboxes and acks with the delivered watermark,
+// history, the conversation list, groups and receipts (pg_groups.cpp).
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -127,6 +125,7 @@ public:
 
 private:
     Result<SendOutcome> send_now(const SendRequest& req);
+    Result<SendOutcome> change_group_now(const GroupChange& change);
     AckOutcome ack_now(UserId user, DeviceId device, const std::vector<MessageId>& ids, std::int64_t now);
     // Fans out what the outbox of one conversation still holds, in seq
     // order; runs on the conversation's worker, so never beside its sends.
