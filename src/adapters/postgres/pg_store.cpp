@@ -777,23 +777,4 @@ std::vector<ConversationSummary> PgStore::conversations(UserId user, std::size_t
     return out;
 }
 
-// ---- not built yet
-
-std::size_t PgStore::expire_inbox(std::int64_t, std::size_t) { throw not_built(); }
-std::size_t PgStore::expire_history(std::int64_t, std::size_t) { throw not_built(); }
-std::size_t PgStore::expire_dedupe(std::int64_t, std::size_t) { throw not_built(); }
-std::size_t PgStore::expire_credentials(std::int64_t, std::size_t) { throw not_built(); }
-Result<Ok> PgStore::add_media(const MediaRecord&, std::uint64_t) {
-    return err(Code::unavailable, "the PostgreSQL store does not take media yet");
-}
-std::optional<MediaRecord> PgStore::media(std::uint64_t) { throw not_built(); }
-void PgStore::mark_verified(std::uint64_t) { throw not_built(); }
-Result<Ok> PgStore::set_avatar(UserId, std::optional<std::uint64_t>, std::int64_t) {
-    return err(Code::unavailable, "the PostgreSQL store does not take media yet");
-}
-bool PgStore::may_download(std::uint64_t, UserId) { throw not_built(); }
-std::vector<MediaRecord> PgStore::expire_media(std::int64_t, std::size_t) { throw not_built(); }
-std::vector<std::string> PgStore::blob_trash(std::size_t) { throw not_built(); }
-void PgStore::forget_trash(const std::vector<std::string>&) { throw not_built(); }
-
 }  // namespace natter::pg

@@ -8,7 +8,9 @@
 // tickets); sends (the dedupe claim on the sender's shard, the home shard's
 // transaction, the fan-out through the outbox, retried in order when a
 // shard comes back), inboxes and acks with the delivered watermark,
-// history, the conversation list, groups and receipts (pg_groups.cpp).
+// history, the conversation list, groups and receipts (pg_groups.cpp),
+// media and retention (pg_media.cpp). The store conformance suite runs on
+// it with one shard and with three.
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -146,6 +148,14 @@ private:
     template <class F>
     auto on(std::size_t shard, F&& fn) -> decltype(fn(std::declval<Connection&>()));
     std::size_t name_shard(const std::string& username) const;
+    std::size_t media_shard(std::uint64_t media_id) const;  // "media:<id>"
+    // The sweeps that ask every shard (pg_media.cpp), on one shard, from
+    // where the last call stopped: media used once that no message uses any
+    // more (added to `out`), messages no inbox row waits for (to `done`);
+    // until `batch` in all.
+    void expire_forgotten_media(std::size_t shard, std::int64_t queued_at, std::size_t batch,
+                                std::vector<MediaRecord>& out);
+    void expire_history_on(std::size_t shard, std::int64_t cutoff, std::size_t batch, std::size_t& done);
 
     PgStoreConfig config_;
     HashRing ring_;
@@ -169,6 +179,15 @@ private:
     std::mutex retry_mu_;
     std::set<std::string> retrying_;  // conversations with a retry queued
     std::thread scanner_;
+
+    // Per shard, the last row those sweeps looked at ((ts, message_id), or
+    // (0, media_id)); unset: from the first row.
+    struct SweepCursor {
+        bool set = false;
+        std::int64_t key = 0, id = 0;
+    };
+    std::mutex sweep_mu_;
+    std::vector<SweepCursor> media_cursor_, history_cursor_;
 };
 
 }  // namespace natter::pg

@@ -101,7 +101,6 @@ inline Param id_array(const std::vector<std::uint64_t>& ids) {
     return Param::text(out + "}");
 }
 
-inline Error not_built() { return Error(ErrorKind::other, "", "the PostgreSQL store does not do this yet"); }
 
 // A username claim older than this whose user never appeared is a leftover
 // of a create_user cut off between its two writes: it may be taken again.
