@@ -19,9 +19,9 @@
 #include "adapters/localbus/local_bus.hpp"
 #include "adapters/localpresence/local_presence.hpp"
 #include "adapters/s3/s3_blobs.hpp"
-#include "adapters/sqlite/sqlite_store.hpp"
 #include "chat/accounts.hpp"
 #include "app/metrics.hpp"
+#include "app/store_backend.hpp"
 #include "chat/groups.hpp"
 #include "chat/history.hpp"
 #include "chat/media.hpp"
@@ -58,37 +58,23 @@ std::string load_or_create_key(const fs::path& file) {
     return key;
 }
 
-std::uint32_t node_id_of(sqlite::SqliteStore& store, const Config& c) {
-    if (c.node_id) {
-        if (*c.node_id > IdGenerator::kMaxNode) throw std::runtime_error("node_id must be 0..1023");
-        return *c.node_id;
-    }
-    auto stored = store.meta("node_id");
-    if (!stored.empty()) return std::uint32_t(std::stoul(stored));
-    auto bytes = random_bytes(2);
-    std::uint32_t id = ((std::uint8_t(bytes[0]) << 8) | std::uint8_t(bytes[1])) & IdGenerator::kMaxNode;
-    store.set_meta("node_id", std::to_string(id));
-    return id;
-}
-
 }  // namespace
 
 struct App::Impl {
     explicit Impl(Config c, const Clock* injected) : config(std::move(c)) {
         clock = injected ? injected : &system_clock;
         if (auto problem = check_config(config); !problem.empty()) throw std::runtime_error(problem);
-        if (config.store_adapter != "sqlite" || config.bus_adapter != "local")
-            throw std::runtime_error("store.adapter must be \"sqlite\" and bus.adapter \"local\" in this version");
+        if (config.bus_adapter != "local") throw std::runtime_error("bus.adapter must be \"local\" in this version");
         std::error_code ec;
         if (fs::create_directories(config.data_dir, ec))
             fs::permissions(config.data_dir, fs::perms::owner_all, ec);  // a new data dir is the owner's alone
         if (ec || !fs::is_directory(config.data_dir))
             throw std::runtime_error("cannot create data directory " + config.data_dir + ": " +
                                      (ec ? ec.message() : "not a directory"));
-        store = std::make_unique<sqlite::SqliteStore>(
-            sqlite::SqliteConfig{(fs::path(config.data_dir) / "natter.db").string(), config.sqlite_sync_full, 4, 1024,
-                                 config.limits.max_pending_writes});
-        auto node = node_id_of(*store, config);
+        // The data dir holds the SQLite file, and with either store the token
+        // key (unless configured) and the local blobs.
+        store = open_store(config);
+        auto node = store->node_id(config.node_id);
         ids = std::make_unique<IdGenerator>(node);
         auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
@@ -106,13 +92,14 @@ struct App::Impl {
         registry = std::make_unique<SessionRegistry>(bus);
         history = std::make_unique<HistoryService>(store->ports());
         HttpApi::Operations ops;
-        ops.ready = [this] { return !draining.load() && store->ping(); };
+        ops.ready = [this] { return !draining.load() && store->ready(); };
         ops.metrics = [this] {
             auto st = server->stats();
+            auto gauges = store->gauges();
             return render_metrics(MetricsInputs{server->connections(), st.frames_in, st.frames_out, st.http_requests,
-                                                &messaging->stats(), store->inbox_rows(), store->queue_depth(),
+                                                &messaging->stats(), gauges.inbox_rows, gauges.backlog,
                                                 presence->announced(), presence->typing_relayed(), registry->watched_users(),
-                                                &media->stats()});
+                                                &media->stats(), std::move(gauges.shards)});
         };
         presence = std::make_unique<PresenceService>(presence_store, store->ports(), bus, *clock, config.limits,
                                                      inbox_blocking, std::to_string(node) + "-" + base64url(random_bytes(6)));
@@ -123,7 +110,7 @@ struct App::Impl {
         messaging->set_media(media.get());
         groups = std::make_unique<GroupService>(store->ports(), *messaging, *ids, *clock, config.limits);
         api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops), media.get());
-        sweeper = std::make_unique<RetentionSweeper>(*store, *clock, config.retention);
+        sweeper = std::make_unique<RetentionSweeper>(*store->ports().retention, *clock, config.retention);
         web = std::make_unique<StaticFiles>(config.web_root);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
         server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
@@ -236,6 +223,10 @@ struct App::Impl {
         server->stop();
         pool->join();
         inbox_pool->join();
+        // The store goes before the service that listens for its late
+        // deliveries: unhook it first (what the store still delivers now
+        // is in the inboxes for the next connect).
+        messaging->detach_from_store();
         store.reset();
         server.reset();
     }
@@ -243,7 +234,7 @@ struct App::Impl {
     Config config;
     SystemClock system_clock;
     const Clock* clock;
-    std::unique_ptr<sqlite::SqliteStore> store;
+    std::unique_ptr<StoreBackend> store;
     localbus::LocalBus bus;
     std::unique_ptr<IdGenerator> ids;
     std::unique_ptr<TokenSigner> signer;
@@ -311,9 +302,9 @@ void App::seed_users(const SeedUsers& seed, std::ostream& out) {
         u.display_name = u.username;
         u.created_at = now;
         if (!is_username(u.username)) throw std::runtime_error("\"" + u.username + "\" is not a valid username: change --prefix");
-        auto r = i.store->create_user(u);
+        auto r = i.store->ports().users->create_user(u);
         if (!r) throw std::runtime_error(u.username + ": " + r.error().message);
-        auto d = i.store->open_device(u.user_id, std::nullopt, i.ids->next(now), "seeded", now, config().limits.max_devices);
+        auto d = i.store->ports().devices->open_device(u.user_id, std::nullopt, i.ids->next(now), "seeded", now, config().limits.max_devices);
         if (!d) throw std::runtime_error(u.username + ": " + d.error().message);
         auto now_s = now / 1000;
         auto token = i.signer->sign(AccessClaims{u.user_id, d->device_id, d->generation, now_s + seed.token_ttl_s}, now_s);

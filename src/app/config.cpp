@@ -3,11 +3,13 @@
 #include <algorithm>
 #include <charconv>
 #include <cstring>
+#include <deque>
 #include <functional>
 #include <iostream>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
+#include <libpq-fe.h>
 #include <toml++/toml.h>
 
 namespace natter {
@@ -19,6 +21,10 @@ struct Setting {
     std::string section, key, flag, help;
     std::function<std::string(const std::string&)> set;  // from text; an error message or ""
     std::function<std::string()> show;                   // as a TOML value
+    // A list (postgres.shards): a TOML array of strings in the file, one
+    // variable with ';' between entries in the environment, a flag given
+    // once per entry. `set` is the environment's form.
+    std::function<std::string(const std::vector<std::string>&)> set_list;
     bool secret = false;
     std::string env() const {
         std::string e = "NATTER_" + section + "_" + key;
@@ -41,7 +47,7 @@ std::string parse_number(const std::string& text, T& out) {
 
 template <class T>
 Setting number(std::string section, std::string key, std::string flag, std::string help, T& target) {
-    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}};
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}, {}};
     s.set = [&target](const std::string& t) { return parse_number(t, target); };
     s.show = [&target] {
         std::ostringstream o;
@@ -53,7 +59,7 @@ Setting number(std::string section, std::string key, std::string flag, std::stri
 
 Setting text(std::string section, std::string key, std::string flag, std::string help, std::string& target,
              std::vector<std::string> allowed = {}) {
-    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}};
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}, {}};
     s.set = [&target, allowed](const std::string& t) -> std::string {
         if (!allowed.empty() && std::find(allowed.begin(), allowed.end(), t) == allowed.end()) {
             std::string list;
@@ -72,13 +78,104 @@ Setting text(std::string section, std::string key, std::string flag, std::string
 }
 
 Setting boolean(std::string section, std::string key, std::string flag, std::string help, bool& target) {
-    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}};
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}, {}};
     s.set = [&target](const std::string& t) -> std::string {
         if (t != "true" && t != "false") return "must be true or false";
         target = t == "true";
         return "";
     };
     s.show = [&target] { return std::string(target ? "true" : "false"); };
+    return s;
+}
+
+std::string trimmed(const std::string& s) {
+    auto b = s.find_first_not_of(" \t\r\n");
+    if (b == std::string::npos) return "";
+    return s.substr(b, s.find_last_not_of(" \t\r\n") - b + 1);
+}
+
+// libpq's parse of a connection string: its keywords and values, or its
+// complaint. Nothing connects.
+struct ConnInfo {
+    std::vector<std::pair<std::string, std::string>> options;  // the ones given, libpq's order
+    std::string error;
+};
+
+ConnInfo parse_conninfo(const std::string& conninfo) {
+    ConnInfo out;
+    char* errmsg = nullptr;
+    PQconninfoOption* opts = PQconninfoParse(conninfo.c_str(), &errmsg);
+    if (!opts) {
+        out.error = errmsg ? trimmed(errmsg) : "not a connection string";
+        if (errmsg) PQfreemem(errmsg);
+        return out;
+    }
+    for (auto* o = opts; o->keyword; ++o)
+        if (o->val) out.options.emplace_back(o->keyword, o->val);
+    PQconninfoFree(opts);
+    return out;
+}
+
+bool is_conninfo_keyword(const std::string& word) {
+    static const std::vector<std::string> keywords = [] {
+        std::vector<std::string> k;
+        if (PQconninfoOption* d = PQconndefaults()) {
+            for (auto* o = d; o->keyword; ++o) k.emplace_back(o->keyword);
+            PQconninfoFree(d);
+        }
+        return k;
+    }();
+    return std::find(keywords.begin(), keywords.end(), word) != keywords.end();
+}
+
+// The connection string as --print-config shows it: as given, unless it
+// holds a password, which is replaced (the string is then rebuilt from
+// libpq's parse, in keyword='value' form).
+std::string redacted_conninfo(const std::string& conninfo) {
+    auto parsed = parse_conninfo(conninfo);
+    bool secret = std::any_of(parsed.options.begin(), parsed.options.end(),
+                              [](const auto& o) { return o.first == "password" && !o.second.empty(); });
+    if (!parsed.error.empty() || !secret) return conninfo;
+    std::string out;
+    for (const auto& [key, value] : parsed.options) {
+        std::string v = key == "password" ? "<redacted>" : value, quoted;
+        for (char ch : v) {
+            if (ch == '\'' || ch == '\\') quoted += '\\';
+            quoted += ch;
+        }
+        out += (out.empty() ? "" : " ") + key + "='" + quoted + "'";
+    }
+    return out;
+}
+
+Setting shard_list(std::string section, std::string key, std::string flag, std::string help,
+                   std::vector<PgShardSetting>& target) {
+    Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}, {}};
+    s.set_list = [&target](const std::vector<std::string>& entries) -> std::string {
+        std::vector<PgShardSetting> shards;
+        for (std::size_t i = 0; i < entries.size(); ++i) {
+            PgShardSetting shard;
+            if (auto e = parse_pg_shard(entries[i], shard); !e.empty()) return "entry " + std::to_string(i + 1) + ": " + e;
+            shards.push_back(std::move(shard));
+        }
+        target = std::move(shards);
+        return "";
+    };
+    s.set = [set_list = s.set_list](const std::string& text) {
+        std::vector<std::string> entries;
+        std::string entry;
+        std::istringstream in(text);
+        while (std::getline(in, entry, ';'))
+            if (!trimmed(entry).empty()) entries.push_back(entry);
+        return set_list(entries);
+    };
+    s.show = [&target] {
+        toml::array a;
+        for (const auto& shard : target) a.push_back(shard.name + "=" + redacted_conninfo(shard.conninfo));
+        std::ostringstream o;
+        o << a;
+        return o.str();
+    };
     return s;
 }
 
@@ -92,8 +189,12 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("server", "blocking_threads", "--blocking-threads", "threads for HTTP work (password hashing, account writes); inbox reads get half as many more", c.blocking_threads),
         text("server", "node_id", "--node-id", "node id in message ids, 0..1023 (\"\": generated once, kept in the store)", node),
         number("server", "drain_grace", "--drain-grace", "SIGTERM: seconds reported not ready before sockets close with 1012", c.drain_grace_s),
-        text("store", "adapter", "--store", "message store", c.store_adapter, {"sqlite"}),
+        text("store", "adapter", "--store", "message store: \"sqlite\" (one file in the data directory) or \"postgres\" (PostgreSQL shards, [postgres]; needs server.node_id)", c.store_adapter, {"sqlite", "postgres"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
+        shard_list("postgres", "shards", "--postgres-shard", "PostgreSQL store: one shard, NAME=CONNINFO (pg-1=host=10.0.0.1 port=5432 dbname=natter); give the flag once per shard; the file takes an array of such strings, the environment one variable with ';' between them", c.postgres.shards),
+        number("postgres", "vnodes", "--postgres-vnodes", "PostgreSQL store: points per shard on the ring, 1..4096 (chosen once per cluster: changing it moves data)", c.postgres.vnodes),
+        number("postgres", "pool_size", "--postgres-pool-size", "PostgreSQL store: connections per shard", c.postgres.pool_size),
+        number("postgres", "workers", "--postgres-workers", "PostgreSQL store: threads running sends and acks (one conversation's sends and one user's acks stay in order on one)", c.postgres.workers),
         text("bus", "adapter", "--bus", "fan-out bus", c.bus_adapter, {"local"}),
         text("web", "root", "--web-root", "directory of the web client's built files, served at / (\"\" or missing: not served)", c.web_root),
         text("blobs", "adapter", "--blobs", "where image bytes go: \"local\" (files under DATA/blobs served by natterd) or \"s3\" (a bucket of an S3-compatible store, [s3])", c.blobs_adapter, {"local", "s3"}),
@@ -181,6 +282,19 @@ std::string apply_file(const std::string& path, std::vector<Setting>& all) {
             std::string name = std::string(section.str()) + "." + std::string(key.str());
             auto it = std::find_if(all.begin(), all.end(), [&](const Setting& s) { return s.name() == name; });
             if (it == all.end()) return path + ": unknown setting " + name + " (natterd --help lists them)";
+            if (it->set_list) {
+                auto* array = value.as_array();
+                std::vector<std::string> entries;
+                if (array)
+                    for (auto& item : *array) {
+                        auto s = item.value_exact<std::string>();
+                        if (!s) { array = nullptr; break; }
+                        entries.push_back(*s);
+                    }
+                if (!array) return path + ": " + name + " must be an array of strings, like [\"pg-1=host=10.0.0.1 port=5432 dbname=natter\"]";
+                if (auto e = it->set_list(entries); !e.empty()) return path + ": " + name + " " + e;
+                continue;
+            }
             auto text = as_text(value);
             if (!text) return path + ": " + name + " must be a string or a number";
             if (auto e = it->set(*text); !e.empty()) return path + ": " + name + " " + e;
@@ -264,6 +378,53 @@ std::string check_s3(const S3Settings& s) {
 }
 }  // namespace
 
+std::string parse_pg_shard(const std::string& entry, PgShardSetting& out) {
+    const std::string like = "NAME=CONNINFO, like pg-1=host=10.0.0.1 port=5432 dbname=natter";
+    auto text = trimmed(entry);
+    auto eq = text.find('=');
+    if (eq == std::string::npos) return "must be " + like;
+    auto name = trimmed(text.substr(0, eq)), conninfo = trimmed(text.substr(eq + 1));
+    if (is_conninfo_keyword(name))
+        return "starts with the connection keyword \"" + name + "\" where the shard's name goes: write " + like;
+    bool name_ok = !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+    });
+    if (!name_ok)
+        return "the shard name \"" + name + "\" must be 1 to 63 letters, digits, '.', '_' or '-' (" + like + ")";
+    if (conninfo.empty()) return "shard \"" + name + "\" has no connection string: write " + like;
+    if (auto parsed = parse_conninfo(conninfo); !parsed.error.empty())
+        return "shard \"" + name + "\": its connection string does not parse: " + parsed.error;
+    out = PgShardSetting{name, conninfo};
+    return "";
+}
+
+namespace {
+std::string check_postgres(const Config& c) {
+    const auto& p = c.postgres;
+    const std::string with = " when store.adapter is \"postgres\"";
+    if (p.shards.empty())
+        return "postgres.shards is needed" + with +
+               ": one NAME=CONNINFO per shard, like pg-1=host=10.0.0.1 port=5432 dbname=natter";
+    for (std::size_t i = 0; i < p.shards.size(); ++i) {
+        PgShardSetting again;
+        if (auto e = parse_pg_shard(p.shards[i].name + "=" + p.shards[i].conninfo, again); !e.empty())
+            return "postgres.shards entry " + std::to_string(i + 1) + ": " + e;
+        for (std::size_t j = 0; j < i; ++j)
+            if (p.shards[j].name == p.shards[i].name)
+                return "postgres.shards names \"" + p.shards[i].name +
+                       "\" twice: a shard's name is its place on the ring, each must be unique";
+    }
+    if (p.vnodes < 1 || p.vnodes > 4096) return "postgres.vnodes must be 1..4096";
+    if (p.pool_size < 1 || p.pool_size > 1000) return "postgres.pool_size must be 1..1000";
+    if (p.workers < 1 || p.workers > 1000) return "postgres.workers must be 1..1000";
+    if (!c.node_id)
+        return "server.node_id must be set" + with +
+               " (0..1023, a different one for each natterd on the same shards: message ids carry it, "
+               "and there is no local store to keep a generated one)";
+    return "";
+}
+}  // namespace
+
 std::string check_config(const Config& c) {
     if (auto l = check_limits(c.limits); !l.empty()) return "limits: " + l;
     const auto& r = c.retention;
@@ -284,6 +445,8 @@ std::string check_config(const Config& c) {
         return "blobs.public_url must start with http:// or https://";
     if (c.blobs_adapter == "s3")
         if (auto why = check_s3(c.s3); !why.empty()) return why;
+    if (c.store_adapter == "postgres")
+        if (auto why = check_postgres(c); !why.empty()) return why;
     return "";
 }
 
@@ -299,7 +462,19 @@ Invocation load_config(int argc, char** argv, char** envp) {
     cli.add_flag("--print-config", inv.print_config, "print the effective settings as TOML and exit");
     // Flags are applied last, after the file and the environment.
     std::vector<std::pair<Setting*, std::string>> from_flags;
+    // A list's flag is repeated, once per entry; together they replace what
+    // the file and the environment said.
+    std::deque<std::pair<Setting*, std::vector<std::string>>> list_flags;
+    std::vector<std::pair<Setting*, CLI::Option*>> list_options;
     for (auto& s : all) {
+        if (s.set_list) {
+            auto& values = list_flags.emplace_back(&s, std::vector<std::string>{}).second;
+            auto* opt = cli.add_option(s.flag, values, s.help + " [" + s.name() + ", " + s.env() + "; default " + s.show() + "]")
+                            ->allow_extra_args(false)
+                            ->group(s.section);
+            list_options.emplace_back(&s, opt);
+            continue;
+        }
         cli.add_option_function<std::string>(
                s.flag, [&from_flags, &s](const std::string& v) { from_flags.emplace_back(&s, v); },
                s.help + " [" + s.name() + ", " + s.env() + "; default " + (s.secret ? "\"\"" : s.show()) + "]")
@@ -334,6 +509,10 @@ Invocation load_config(int argc, char** argv, char** envp) {
     if (auto e = apply_env(envp, all); !e.empty()) return fail(e);
     for (auto& [s, v] : from_flags)
         if (auto e = s->set(v); !e.empty()) return fail(s->flag + " " + e);
+    for (std::size_t i = 0; i < list_options.size(); ++i)
+        if (list_options[i].second->count() > 0)
+            if (auto e = list_options[i].first->set_list(list_flags[i].second); !e.empty())
+                return fail(list_options[i].first->flag + " " + e);
     if (!parse_listen(listen, c)) return fail("server.listen must be HOST:PORT, e.g. 127.0.0.1:8080 (got \"" + listen + "\")");
     c.sqlite_sync_full = sync == "full";
     if (!node.empty()) {

@@ -12,6 +12,7 @@
 #include "chat/password_hasher.hpp"
 #include "chat/media.hpp"
 #include "chat/retention.hpp"
+#include "core/hash_ring.hpp"
 #include "core/limits.hpp"
 
 namespace natter {
@@ -29,6 +30,21 @@ struct S3Settings {
     std::string ca_file;            // PEM CAs to trust for an https endpoint; "": the system's
 };
 
+// One PostgreSQL shard, `NAME=CONNINFO` in the settings. The name is its
+// identity on the ring (docs/SCALE.md): keep it when the shard moves host.
+struct PgShardSetting {
+    std::string name;      // pg-1: letters, digits, '.', '_', '-'
+    std::string conninfo;  // libpq: "host=10.0.0.1 port=5432 dbname=natter" or "postgresql://…"
+};
+
+// [postgres]: the shards of store.adapter = "postgres".
+struct PostgresSettings {
+    std::vector<PgShardSetting> shards;
+    std::size_t vnodes = HashRing::kDefaultVnodes;  // points per shard; chosen once per cluster
+    std::size_t pool_size = 4;                      // connections per shard
+    std::size_t workers = 4;                        // threads running sends and acks
+};
+
 struct Config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
@@ -39,7 +55,8 @@ struct Config {
     std::string store_adapter = "sqlite";
     std::string bus_adapter = "local";
     bool sqlite_sync_full = true;
-    std::optional<std::uint32_t> node_id;  // default: generated once, kept in the store
+    PostgresSettings postgres;
+    std::optional<std::uint32_t> node_id;  // default (SQLite only): generated once, kept in the store
     std::string token_key;                 // default: generated once into DATA/token.key
     std::string log_level = "info";
     std::string log_format = "json";  // json | text
@@ -81,6 +98,9 @@ std::vector<std::string> media_types(const std::string& list);
 
 // The effective configuration as TOML, secrets redacted.
 std::string config_to_toml(const Config& c);
+
+// One `NAME=CONNINFO` entry of postgres.shards; an error message or "".
+std::string parse_pg_shard(const std::string& entry, PgShardSetting& out);
 
 // The [s3] settings as the signer takes them.
 s3::Bucket s3_bucket(const S3Settings& s);

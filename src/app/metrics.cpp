@@ -73,8 +73,21 @@ std::string render_metrics(const MetricsInputs& in) {
                     double(s.acks_ignored.load())));
     f.push_back(one("natter_inbox_depth", "Inbox rows waiting for an ack, over all devices.", MetricType::Gauge,
                     double(in.inbox_rows)));
-    f.push_back(one("natter_outbox_backlog", "Sends handed to the store and not yet committed.", MetricType::Gauge,
-                    double(in.outbox_backlog)));
+    f.push_back(one("natter_outbox_backlog",
+                    "Writes the store owes. SQLite: sends handed to the writer, not yet committed. PostgreSQL: outbox "
+                    "rows, fan-outs committed on a home shard and not yet written to a recipient's shard.",
+                    MetricType::Gauge, double(in.outbox_backlog)));
+    if (!in.shards.empty()) {
+        MetricFamily up{"natter_store_shard_up", "PostgreSQL shards: 1 when the shard answered its last probe (every 5 s).",
+                        MetricType::Gauge, {}};
+        for (const auto& [name, answered] : in.shards) {
+            ClientMetric m;
+            m.label = {{"shard", name}};
+            m.gauge.value = answered ? 1 : 0;
+            up.metric.push_back(m);
+        }
+        f.push_back(up);
+    }
 
     f.push_back(one("natter_receipts_published_total", "Receipt notices published, one per user told.",
                     MetricType::Counter, double(s.receipts_published.load())));

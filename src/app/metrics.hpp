@@ -3,6 +3,8 @@
 // from each layer's own statistics at scrape time.
 #include <cstdint>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "chat/media.hpp"
 #include "chat/messaging.hpp"
@@ -14,11 +16,12 @@ struct MetricsInputs {
     std::uint64_t frames_in = 0, frames_out = 0, http_requests = 0;
     const MessagingStats* messaging = nullptr;
     std::size_t inbox_rows = 0;
-    std::size_t outbox_backlog = 0;  // sends handed to the store, not yet committed
+    std::size_t outbox_backlog = 0;  // the store's writes owed (StoreGauges::backlog)
     std::uint64_t presence_changes = 0;  // online/offline announcements
     std::uint64_t typing_relayed = 0;    // typing notices, one per user told
     std::size_t watched_users = 0;       // users whose presence this node's sockets watch
     const MediaService::Stats* media = nullptr;
+    std::vector<std::pair<std::string, bool>> shards;  // PostgreSQL: each shard, up or not
 };
 
 std::string render_metrics(const MetricsInputs& in);

@@ -26,7 +26,15 @@ MessagingService::MessagingService(Stores stores, Bus& bus, IdGenerator& ids, co
     stores_.messages->on_late_delivery([this](const SendOutcome& out) { publish(out); });
 }
 
-MessagingService::~MessagingService() { stores_.messages->on_late_delivery(nullptr); }
+MessagingService::~MessagingService() {
+    if (!detached_) stores_.messages->on_late_delivery(nullptr);
+}
+
+void MessagingService::detach_from_store() {
+    if (detached_) return;
+    stores_.messages->on_late_delivery(nullptr);
+    detached_ = true;
+}
 
 bool MessagingService::send(const Principal& who, SendCommand cmd, std::function<void(Result<StoredMessage>)> done,
                             const std::function<void()>& handed_off) {

@@ -63,6 +63,11 @@ public:
               const std::function<void()>& handed_off = [] {});
     // Attachments need the media service; without one they are refused.
     void set_media(MediaService* media) { media_ = media; }
+    // Stops listening for the store's late deliveries, and the destructor
+    // then leaves the store alone: for an owner that destroys the store
+    // first (natterd lets the store finish the sends it queued, which answer
+    // through this service, before the service goes).
+    void detach_from_store();
     // `done` runs once the rows are gone, on a store thread. The delivered
     // watermarks the ack moved reach the senders as `receipt` frames.
     void ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done = {});
@@ -111,6 +116,7 @@ private:
     void reject(const std::string& trace_id, const Principal& who, const Error& e);
 
     Stores stores_;
+    bool detached_ = false;
     Bus& bus_;
     IdGenerator& ids_;
     const Clock& clock_;

@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <functional>
 #include <sstream>
 #include <vector>
 
@@ -112,6 +113,101 @@ TEST(Config, PrintedConfigReadsBackAsTheSameSettingsWithSecretsRedacted) {
     EXPECT_EQ(second.config.retention.history_s, 0);
     EXPECT_FALSE(second.config.sqlite_sync_full);
     EXPECT_EQ(second.config.node_id, 12u);
+}
+
+TEST(Config, PostgresShardsComeFromAFileArrayAnEnvironmentListOrRepeatedFlags) {
+    testutil::TempDir dir;
+    auto file = write(dir, "[store]\nadapter = \"postgres\"\n[server]\nnode_id = 3\n[postgres]\n"
+                           "shards = [\"pg-1=host=10.0.0.1 port=5432 dbname=natter\", "
+                           "\"pg-2 = postgresql://natter@10.0.0.2:5432/natter?sslmode=require\"]\n"
+                           "vnodes = 1024\npool_size = 8\nworkers = 2\n");
+    Args a;
+    a.argv = {"natterd", "--config", file};
+    auto inv = a.load();
+    ASSERT_EQ(inv.exit_code, -1);
+    const auto& p = inv.config.postgres;
+    EXPECT_EQ(inv.config.store_adapter, "postgres");
+    ASSERT_EQ(p.shards.size(), 2u);
+    EXPECT_EQ(p.shards[0].name, "pg-1");
+    EXPECT_EQ(p.shards[0].conninfo, "host=10.0.0.1 port=5432 dbname=natter");
+    EXPECT_EQ(p.shards[1].name, "pg-2");
+    EXPECT_EQ(p.shards[1].conninfo, "postgresql://natter@10.0.0.2:5432/natter?sslmode=require");
+    EXPECT_EQ(p.vnodes, 1024u);
+    EXPECT_EQ(p.pool_size, 8u);
+    EXPECT_EQ(p.workers, 2u);
+
+    // The environment's one variable replaces the file's list ...
+    a.env = {"NATTER_POSTGRES_SHARDS=a=host=10.0.0.5 port=5432; b=host=10.0.0.6;"};
+    inv = a.load();
+    ASSERT_EQ(inv.exit_code, -1);
+    ASSERT_EQ(inv.config.postgres.shards.size(), 2u);
+    EXPECT_EQ(inv.config.postgres.shards[0].name, "a");
+    EXPECT_EQ(inv.config.postgres.shards[0].conninfo, "host=10.0.0.5 port=5432");
+    EXPECT_EQ(inv.config.postgres.shards[1].name, "b");
+    // ... and the flags, all of them together, replace both.
+    a.argv.insert(a.argv.end(), {"--postgres-shard", "x=host=h1", "--postgres-shard", "y=host=h2 port=6000"});
+    inv = a.load();
+    ASSERT_EQ(inv.exit_code, -1);
+    ASSERT_EQ(inv.config.postgres.shards.size(), 2u);
+    EXPECT_EQ(inv.config.postgres.shards[0].name, "x");
+    EXPECT_EQ(inv.config.postgres.shards[1].conninfo, "host=h2 port=6000");
+}
+
+TEST(Config, PostgresSettingsThatCannotWorkAreNamed) {
+    auto refused = [](const std::function<void(Config&)>& change, const std::string& part) {
+        Config c;
+        c.store_adapter = "postgres";
+        c.node_id = 1;
+        c.postgres.shards = {{"pg-1", "host=127.0.0.1 port=5432"}, {"pg-2", "host=127.0.0.1 port=5433"}};
+        EXPECT_EQ(check_config(c), "");
+        change(c);
+        auto why = check_config(c);
+        EXPECT_NE(why.find(part), std::string::npos) << "\"" << why << "\" should say " << part;
+    };
+    refused([](Config& c) { c.node_id.reset(); }, "server.node_id must be set when store.adapter is \"postgres\"");
+    refused([](Config& c) { c.postgres.shards.clear(); }, "postgres.shards is needed");
+    refused([](Config& c) { c.postgres.shards[1].name = "pg-1"; }, "postgres.shards names \"pg-1\" twice");
+    refused([](Config& c) { c.postgres.shards[1].name = ""; }, "the shard name \"\"");
+    refused([](Config& c) { c.postgres.shards[0].conninfo = "host"; }, "shard \"pg-1\": its connection string does not parse");
+    refused([](Config& c) { c.postgres.vnodes = 0; }, "postgres.vnodes must be 1..4096");
+    refused([](Config& c) { c.postgres.vnodes = 4097; }, "postgres.vnodes must be 1..4096");
+    refused([](Config& c) { c.postgres.pool_size = 0; }, "postgres.pool_size");
+    refused([](Config& c) { c.postgres.workers = 0; }, "postgres.workers");
+    Config sqlite;
+    sqlite.postgres.vnodes = 0;
+    EXPECT_EQ(check_config(sqlite), "") << "[postgres] matters only with store.adapter = \"postgres\"";
+
+    PgShardSetting shard;
+    EXPECT_NE(parse_pg_shard("host=10.0.0.1 port=5432", shard).find("connection keyword \"host\""), std::string::npos);
+    EXPECT_NE(parse_pg_shard("pg-1", shard).find("must be NAME=CONNINFO"), std::string::npos);
+    EXPECT_EQ(parse_pg_shard(" pg-1 = host=10.0.0.1 port=5432 ", shard), "");
+    EXPECT_EQ(shard.name, "pg-1");
+    EXPECT_EQ(shard.conninfo, "host=10.0.0.1 port=5432");
+}
+
+TEST(Config, PrintedPostgresShardsReadBackWithPasswordsRedacted) {
+    testutil::TempDir dir;
+    Args a;
+    a.argv = {"natterd", "--store", "postgres", "--node-id", "9", "--postgres-shard", "pg-1=host=10.0.0.1 dbname=natter",
+              "--postgres-shard", "pg-2=host=10.0.0.2 user=natter password=hunter2 dbname=natter", "--postgres-vnodes", "64"};
+    auto first = a.load();
+    ASSERT_EQ(first.exit_code, -1);
+    auto text = config_to_toml(first.config);
+    EXPECT_EQ(text.find("hunter2"), std::string::npos) << text;
+    EXPECT_NE(text.find("password='<redacted>'"), std::string::npos) << text;
+    EXPECT_NE(text.find("pg-1=host=10.0.0.1 dbname=natter"), std::string::npos) << "no password: as given\n" << text;
+    Args b;
+    b.argv = {"natterd", "--config", write(dir, text)};
+    auto second = b.load();
+    ASSERT_EQ(second.exit_code, -1);
+    EXPECT_EQ(config_to_toml(second.config), text);
+    ASSERT_EQ(second.config.postgres.shards.size(), 2u);
+    EXPECT_EQ(second.config.postgres.shards[0].conninfo, "host=10.0.0.1 dbname=natter");
+    EXPECT_EQ(second.config.postgres.vnodes, 64u);
+    // The default, an empty list, reads back too.
+    Args c;
+    c.argv = {"natterd", "--config", write(dir, config_to_toml(Config{}), "default.toml")};
+    EXPECT_EQ(c.load().exit_code, -1);
 }
 
 }  // namespace
