@@ -41,7 +41,7 @@ struct PgShardSetting {
 struct PostgresSettings {
     std::vector<PgShardSetting> shards;
     std::size_t vnodes = HashRing::kDefaultVnodes;  // points per shard; chosen once per cluster
-    std::size_t pool_size = 4;                      // connections per shard
+    std::size_t pool_size = 12;                     // connections per shard (sends, acks and HTTP work share them)
     std::size_t workers = 4;                        // threads running sends and acks
 };
 

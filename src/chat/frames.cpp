@@ -59,7 +59,9 @@ std::string sent_frame(const std::string& request_id, const StoredMessage& m) {
 
 std::string error_frame(const std::string& request_id, const Error& e) {
     json j = {{"type", "error"}, {"code", code_name(e.code)}, {"message", e.message}};
-    if (e.code == Code::rate_limited) j["retry_after_ms"] = e.retry_after_ms;
+    // rate_limited always says how long; unavailable when the store knows (a shard down).
+    if (e.code == Code::rate_limited || (e.code == Code::unavailable && e.retry_after_ms > 0))
+        j["retry_after_ms"] = e.retry_after_ms;
     put_id(j, request_id);
     return safe_dump(j);
 }

@@ -91,7 +91,8 @@ std::optional<std::size_t> as_size(std::optional<std::int64_t> v) {
 
 HttpResponse error_response(const Error& e) {
     json inner = {{"code", code_name(e.code)}, {"message", e.message}};
-    if (e.code == Code::rate_limited) inner["retry_after_ms"] = e.retry_after_ms;
+    if (e.code == Code::rate_limited || (e.code == Code::unavailable && e.retry_after_ms > 0))
+        inner["retry_after_ms"] = e.retry_after_ms;
     return json_response(http_status(e.code), {{"error", inner}});
 }
 

@@ -77,7 +77,8 @@ void PgStore::change_group(GroupChange change, std::function<void(Result<SendOut
         try {
             out = change_group_now(c);
         } catch (const Error& e) {
-            out = err(Code::unavailable, "the store could not change the group: " + e.message);
+            out = e.kind == ErrorKind::connection ? shard_down(e.message)
+                                                  : err(Code::unavailable, "the store could not change the group: " + e.message);
         }
         done(std::move(out));
     });

@@ -324,6 +324,8 @@ void PgStore::commit_send(SendRequest req, std::function<void(Result<SendOutcome
             out = send_now(req);
         } catch (const Error& e) {
             out = err(Code::unavailable, "the store could not commit the message: " + e.message);
+            // A shard that does not answer is tried again after the pool's "down" window.
+            if (e.kind == ErrorKind::connection) out = shard_down(e.message);
         }
         done(std::move(out));
     });

@@ -38,7 +38,7 @@ struct ShardConfig {
 struct PgStoreConfig {
     std::vector<ShardConfig> shards;
     std::size_t vnodes = HashRing::kDefaultVnodes;
-    std::size_t pool_size = 4;  // connections per shard
+    std::size_t pool_size = 12;  // connections per shard: the workers, the blocking pool's reads and the probe share them
     std::size_t workers = 4;    // threads running sends and acks (a conversation's sends, a device's acks: one each, in order)
     std::chrono::milliseconds outbox_scan{500};  // how often the outbox is looked at for fan-outs left to do
 };

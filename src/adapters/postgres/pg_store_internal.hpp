@@ -107,6 +107,14 @@ inline Param id_array(const std::vector<std::uint64_t>& ids) {
 inline constexpr std::int64_t kStaleClaimMs = 60'000;
 
 
+// `unavailable` for a shard that does not answer, with when to retry (the
+// pool's window of taking a shard as down, PoolOptions::down_for).
+inline natter::Error shard_down(const std::string& message) {
+    auto e = err(Code::unavailable, "a store shard does not answer; retry: " + message);
+    e.retry_after_ms = 1000;
+    return e;
+}
+
 // Runs fn(connection) on a leased connection of `shard`.
 template <class F>
 auto PgStore::on(std::size_t shard, F&& fn) -> decltype(fn(std::declval<Connection&>())) {
