@@ -71,6 +71,7 @@ public:
         pc.vnodes = c.postgres.vnodes;
         pc.pool_size = c.postgres.pool_size;
         pc.workers = c.postgres.workers;
+        pc.max_queue = c.limits.max_pending_writes;
         try {
             store_ = std::make_unique<pg::PgStore>(std::move(pc));  // connects to every shard and migrates it
         } catch (const pg::Error& e) {

@@ -190,3 +190,53 @@ TEST_F(PgStoreFaults, TheHomeShardDownRefusesSendsAsUnavailableAndTheRetryGoesTh
 }
 
 }  // namespace
+
+namespace {
+
+// Sends wait for a worker in a bounded queue: past limits.max_pending_writes
+// they are refused at once (`unavailable`, "overloaded"), never held in
+// memory without end; the ones accepted all complete.
+TEST_F(PgStoreFaults, SendsWaitingForAWorkerAreBounded) {
+    UserId alice = user_where([&](UserId) { return true; });
+    UserId bob = user_where([&](UserId b) { return b != alice; });
+    add_user(alice, "alice");
+    add_user(bob, "bob");
+    auto a1 = add_device(alice);
+    add_device(bob);
+    ASSERT_TRUE(send(direct(alice, a1, bob, "the chat exists")).ok());
+
+    // One worker, at most 3 waiting; the home shard hangs, so the worker does too.
+    store_.reset();
+    pg::PgStoreConfig config;
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+        config.shards.push_back({"pg-" + std::to_string(i + 1), servers_[i]->conninfo()});
+    config.workers = 1;
+    config.max_queue = 3;
+    store_ = std::make_unique<pg::PgStore>(std::move(config));
+    servers_[home(alice, bob)]->pause();
+
+    std::vector<std::future<Result<SendOutcome>>> answers;
+    for (int i = 0; i < 8; ++i) {
+        auto p = std::make_shared<std::promise<Result<SendOutcome>>>();
+        answers.push_back(p->get_future());
+        store_->commit_send(direct(alice, a1, bob, "queued " + std::to_string(i)),
+                            [p](Result<SendOutcome> r) { p->set_value(std::move(r)); });
+    }
+    int refused_at_once = 0;
+    for (auto& a : answers) {
+        if (a.wait_for(std::chrono::seconds(0)) != std::future_status::ready) continue;
+        auto r = a.get();
+        ASSERT_FALSE(r.ok());
+        EXPECT_EQ(r.error().message, "the store is overloaded; retry");
+        ++refused_at_once;
+    }
+    EXPECT_GE(refused_at_once, 4) << "at most one running and three waiting";
+    servers_[home(alice, bob)]->resume();
+    for (auto& a : answers) {
+        if (!a.valid()) continue;
+        ASSERT_EQ(a.wait_for(kDeadline), std::future_status::ready) << "an accepted send is answered";
+        a.get();
+    }
+}
+
+}  // namespace

@@ -71,8 +71,11 @@ MemberReceipt receipt_from(const Rows& r, int row) {
 // ---- GroupStore
 
 void PgStore::change_group(GroupChange change, std::function<void(Result<SendOutcome>)> done) {
+    if (queued_writes_.load() >= config_.max_queue) return done(err(Code::unavailable, "the store is overloaded; retry"));
+    ++queued_writes_;
     auto key = group_conversation(change.group_id).str();
     post(key, [this, c = std::move(change), done = std::move(done)]() mutable {
+        --queued_writes_;
         Result<SendOutcome> out = err(Code::unavailable, "the store could not change the group");
         try {
             out = change_group_now(c);

@@ -317,8 +317,12 @@ std::optional<DeviceId> PgStore::take_ticket(UserId user, const std::string& tic
 // ---- sends: claim, home transaction, fan-out (docs/SCALE.md, "A send")
 
 void PgStore::commit_send(SendRequest req, std::function<void(Result<SendOutcome>)> done) {
+    // Bounded like the SQLite writer's queue (limits.max_pending_writes).
+    if (queued_writes_.load() >= config_.max_queue) return done(err(Code::unavailable, "the store is overloaded; retry"));
+    ++queued_writes_;
     auto key = req.conversation_id;
     post(key, [this, req = std::move(req), done = std::move(done)]() mutable {
+        --queued_writes_;
         Result<SendOutcome> out = err(Code::unavailable, "the store could not commit the message");
         try {
             out = send_now(req);

@@ -11,6 +11,7 @@
 // history, the conversation list, groups and receipts (pg_groups.cpp),
 // media and retention (pg_media.cpp). The store conformance suite runs on
 // it with one shard and with three.
+#include <atomic>
 #include <chrono>
 #include <condition_variable>
 #include <deque>
@@ -41,6 +42,7 @@ struct PgStoreConfig {
     std::size_t pool_size = 12;  // connections per shard: the workers, the blocking pool's reads and the probe share them
     std::size_t workers = 4;    // threads running sends and acks (a conversation's sends, a device's acks: one each, in order)
     std::chrono::milliseconds outbox_scan{500};  // how often the outbox is looked at for fan-outs left to do
+    std::size_t max_queue = 100000;  // sends and group changes waiting for a worker; past it: `unavailable`
 };
 
 class PgStore final : public UserStore,
@@ -169,6 +171,7 @@ private:
         std::thread thread;
     };
     std::vector<std::unique_ptr<Worker>> workers_;
+    std::atomic<std::size_t> queued_writes_{0};  // sends and group changes posted, not yet run
 
     std::mutex listener_mu_;
     std::function<void(const SendOutcome&)> late_listener_;
