@@ -79,3 +79,25 @@ browserTest('the chat header shows the peer online, typing…, and last seen onc
   await B.context.close();  // Bob's browser goes: last socket closed
   await ui.chatStatus(A.page).filter({ hasText: /last seen/i }).waitFor();
 });
+
+// Web addresses become links that open elsewhere; markup stays text.
+browserTest('a web address in a message is a link; HTML in a message is shown as text', async (world) => {
+  const alice = account('alice', 'Alice');
+  const bob = account('bob', 'Bob');
+  const A = await world.newUser('alice');
+  const B = await world.newUser('bob');
+  await registerViaUI(A.page, world.url, alice);
+  await registerViaUI(B.page, world.url, bob);
+  await startChat(A.page, 'bob', 'Bob');
+  await sendText(A.page, 'see https://example.com/a?b=1. and <b>bold?</b> javascript:alert(1)');
+  await openConversation(B.page, 'Alice');
+  const msg = ui.message(B.page, 'see https://example.com');
+  await msg.waitFor();
+  const links = msg.getByRole('link');
+  assert.equal(await links.count(), 1, 'one link: javascript: is not one');
+  assert.equal(await links.first().getAttribute('href'), 'https://example.com/a?b=1', 'the sentence\'s full stop is not part of it');
+  assert.equal(await links.first().getAttribute('target'), '_blank');
+  assert.match(await links.first().getAttribute('rel'), /noopener/);
+  assert.equal(await msg.locator('b').count(), 0, 'no element made from the text');
+  assert.match(await msg.getByTestId('message-text').innerText(), /<b>bold\?<\/b>/);
+});

@@ -152,6 +152,24 @@ function MessageLog({ client, state, id, onOpenImage }) {
     </div>`;
 }
 
+// Web addresses in a message become links (http and https only: nothing
+// else can become an href); the rest stays text, escaped by Preact.
+const URL_RE = /\bhttps?:\/\/[^\s<>"]+/g;
+function linkify(text) {
+  const out = [];
+  let last = 0;
+  for (const match of text.matchAll(URL_RE)) {
+    let url = match[0];
+    const trail = /[.,;:!?)\]'"]+$/.exec(url); // punctuation after a link is the sentence's
+    if (trail) url = url.slice(0, -trail[0].length);
+    if (match.index > last) out.push(text.slice(last, match.index));
+    out.push(html`<a href=${url} target="_blank" rel="noopener noreferrer nofollow">${url}</a>`);
+    last = match.index + url.length;
+  }
+  if (last < text.length) out.push(text.slice(last));
+  return out;
+}
+
 function Message({ client, m, mine, showName, status, onOpenImage }) {
   const name = client.displayName(m.from.user);
   return html`
@@ -161,7 +179,7 @@ function Message({ client, m, mine, showName, status, onOpenImage }) {
         ${showName ? html`<span class="sender">${name}</span>` : null}
         ${!showName && !mine ? html`<span class="visually-hidden">${name}: </span>` : null}
         ${m.kind === 'image' ? html`<${MessageImage} client=${client} a=${m.attachment} caption=${m.body} onOpen=${onOpenImage} />` : null}
-        ${m.body ? html`<p class="text" data-testid="message-text">${m.body}</p>` : null}
+        ${m.body ? html`<p class="text" data-testid="message-text">${linkify(m.body)}</p>` : null}
         <span class="meta">
           <time datetime=${new Date(m.ts).toISOString()} title=${fullTime(m.ts)}>${clockTime(m.ts)}</time>
           ${mine ? html`<${Ticks} status=${status} />` : null}
