@@ -12,14 +12,6 @@
 namespace natter::test {
 namespace {
 
-// Polls `condition` (an HTTP read) until it holds or the deadline passes.
-bool eventually(const std::function<bool()>& condition) {
-    auto until = std::chrono::steady_clock::now() + kDeadline;
-    while (!condition())
-        if (std::chrono::steady_clock::now() > until) return false;
-    return true;
-}
-
 HttpResult get(std::uint16_t port, const std::string& path, const Account& a) {
     return http(port, "GET", path, nullptr, a.access_token);
 }

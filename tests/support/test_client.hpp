@@ -3,6 +3,7 @@
 // deadline; nothing sleeps.
 #include <chrono>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <map>
 #include <optional>
@@ -18,6 +19,15 @@ using json = nlohmann::json;
 using namespace std::chrono_literals;
 
 constexpr auto kDeadline = 10s;
+
+// Polls `condition` (a request whose answer tells: an HTTP read, a connect)
+// until it holds or the deadline passes. No sleeping: each try is a round trip.
+inline bool eventually(const std::function<bool()>& condition, std::chrono::milliseconds deadline = kDeadline) {
+    auto until = std::chrono::steady_clock::now() + deadline;
+    while (!condition())
+        if (std::chrono::steady_clock::now() > until) return false;
+    return true;
+}
 
 struct HttpResult {
     int status = 0;
