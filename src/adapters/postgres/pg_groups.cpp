@@ -18,31 +18,6 @@ namespace natter::pg {
 
 namespace {
 
-struct Marks {
-    std::int64_t delivered = 0, read = 0;
-    std::int64_t before_join = 0;  // joined_seq - 1: a move is news only from there
-};
-
-std::optional<Marks> marks_of(Connection& c, const std::string& conversation_id, UserId user, bool for_update) {
-    auto r = c.exec(std::string("SELECT delivered_seq, read_seq, joined_seq FROM members WHERE conversation_id=$1 AND user_id=$2") +
-                        (for_update ? " FOR UPDATE" : ""),
-                    {Param::text(conversation_id), Param::id(user)});
-    if (r.empty()) return std::nullopt;
-    return Marks{r.i64(0, 0), r.i64(0, 1), std::max<std::int64_t>(0, r.i64(0, 2) - 1)};
-}
-
-// The members other than `by` who sent (non-system) messages with from < seq <= to.
-std::vector<UserId> senders_between(Connection& c, const std::string& conversation_id, std::int64_t from, std::int64_t to,
-                                    UserId by) {
-    auto r = c.exec("SELECT DISTINCT from_user FROM messages WHERE conversation_id=$1 AND seq>$2 AND seq<=$3 "
-                    "AND from_user<>$4 AND kind<>'system' AND from_user IN "
-                    "(SELECT user_id FROM members WHERE conversation_id=$1)",
-                    {Param::text(conversation_id), Param::i64(from), Param::i64(to), Param::id(by)});
-    std::vector<UserId> out;
-    for (int i = 0; i < r.size(); ++i) out.push_back(r.id(i, 0));
-    return out;
-}
-
 std::optional<Membership> membership_in(Connection& c, const std::string& conversation_id, UserId user) {
     auto r = c.exec("SELECT role, joined_seq FROM members WHERE conversation_id=$1 AND user_id=$2",
                     {Param::text(conversation_id), Param::id(user)});

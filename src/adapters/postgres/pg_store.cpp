@@ -393,7 +393,7 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
 
     // 2. What lives on other shards, checked before the home transaction.
     if (req.media_id) {
-        bool used = on(ring_.shard_of("media:" + std::to_string(req.media_id)), [&](Connection& c) {
+        bool used = on(media_shard(req.media_id), [&](Connection& c) {
             return c.exec("UPDATE media SET referenced_at=CASE WHEN referenced_at=0 THEN $3 ELSE referenced_at END "
                           "WHERE media_id=$1 AND owner=$2 AND verified",
                           {Param::id(req.media_id), Param::id(req.sender), Param::i64(req.ts)})
@@ -680,21 +680,13 @@ AckOutcome PgStore::ack_now(UserId user, DeviceId device, const std::vector<Mess
         try {
             auto change = on(conversation_shard(conversation_id), [&](Connection& c) {
                 return c.transaction([&](Connection& t) -> std::optional<ReceiptChange> {
-                    auto w = t.exec("SELECT delivered_seq, joined_seq FROM members WHERE conversation_id=$1 AND user_id=$2 "
-                                    "FOR UPDATE",
-                                    {Param::text(conversation_id), Param::id(user)});
-                    if (w.empty() || seq <= w.i64(0, 0)) return std::nullopt;
-                    std::int64_t from = std::max(w.i64(0, 0), std::max<std::int64_t>(0, w.i64(0, 1) - 1));
+                    auto marks = marks_of(t, conversation_id, user, true);
+                    if (!marks || seq <= marks->delivered) return std::nullopt;
                     t.exec("UPDATE members SET delivered_seq=$3, receipt_at=$4 WHERE conversation_id=$1 AND user_id=$2",
                            {Param::text(conversation_id), Param::id(user), Param::i64(seq), Param::i64(now)});
-                    // The members other than `user` whose messages the move covers.
-                    auto s = t.exec("SELECT DISTINCT from_user FROM messages WHERE conversation_id=$1 AND seq>$2 AND seq<=$3 "
-                                    "AND from_user<>$4 AND kind<>'system' AND from_user IN "
-                                    "(SELECT user_id FROM members WHERE conversation_id=$1)",
-                                    {Param::text(conversation_id), Param::i64(from), Param::i64(seq), Param::id(user)});
-                    ReceiptChange r{conversation_id, user, false, seq, {}};
-                    for (int i = 0; i < s.size(); ++i) r.notify.push_back(s.id(i, 0));
-                    return r;
+                    return ReceiptChange{conversation_id, user, false, seq,
+                                         senders_between(t, conversation_id, std::max(marks->delivered, marks->before_join),
+                                                         seq, user)};
                 });
             });
             if (change) out.receipts.push_back(std::move(*change));

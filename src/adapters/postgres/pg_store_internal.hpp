@@ -107,6 +107,33 @@ inline Param id_array(const std::vector<std::uint64_t>& ids) {
 inline constexpr std::int64_t kStaleClaimMs = 60'000;
 
 
+// A member's receipt watermarks, and who a move of them covers: shared by
+// acks (delivered) and mark_read, both on the conversation's home shard.
+struct Marks {
+    std::int64_t delivered = 0, read = 0;
+    std::int64_t before_join = 0;  // joined_seq - 1: a move is news only from there
+};
+
+inline std::optional<Marks> marks_of(Connection& c, const std::string& conversation_id, UserId user, bool for_update) {
+    auto r = c.exec(std::string("SELECT delivered_seq, read_seq, joined_seq FROM members WHERE conversation_id=$1 AND user_id=$2") +
+                        (for_update ? " FOR UPDATE" : ""),
+                    {Param::text(conversation_id), Param::id(user)});
+    if (r.empty()) return std::nullopt;
+    return Marks{r.i64(0, 0), r.i64(0, 1), std::max<std::int64_t>(0, r.i64(0, 2) - 1)};
+}
+
+// The members other than `by` who sent (non-system) messages with from < seq <= to.
+inline std::vector<UserId> senders_between(Connection& c, const std::string& conversation_id, std::int64_t from, std::int64_t to,
+                                    UserId by) {
+    auto r = c.exec("SELECT DISTINCT from_user FROM messages WHERE conversation_id=$1 AND seq>$2 AND seq<=$3 "
+                    "AND from_user<>$4 AND kind<>'system' AND from_user IN "
+                    "(SELECT user_id FROM members WHERE conversation_id=$1)",
+                    {Param::text(conversation_id), Param::i64(from), Param::i64(to), Param::id(by)});
+    std::vector<UserId> out;
+    for (int i = 0; i < r.size(); ++i) out.push_back(r.id(i, 0));
+    return out;
+}
+
 // `unavailable` for a shard that does not answer, with when to retry (the
 // pool's window of taking a shard as down, PoolOptions::down_for).
 inline natter::Error shard_down(const std::string& message) {
