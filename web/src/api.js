@@ -70,12 +70,6 @@ function rememberDevice(username, deviceId) {
   localStorage.setItem(DEVICE_KEY, JSON.stringify(all));
 }
 
-function forgetDevice(username) {
-  const all = readJson(DEVICE_KEY) || {};
-  delete all[username];
-  localStorage.setItem(DEVICE_KEY, JSON.stringify(all));
-}
-
 async function call(method, path, body, token) {
   const headers = {};
   if (body !== undefined) headers['Content-Type'] = 'application/json';
@@ -95,7 +89,7 @@ async function call(method, path, body, token) {
   }
   if (!res.ok) {
     const err = data?.error || {};
-    throw new ApiError(res.status, err.code, err.message, data?.retry_after_ms);
+    throw new ApiError(res.status, err.code, err.message, err.retry_after_ms); // inside `error` (PROTOCOL.md §1)
   }
   return data;
 }
@@ -139,18 +133,16 @@ export class Api {
     return this.session;
   }
 
-  // Ends the session here; the device stays remembered so the next sign-in
-  // resumes its inbox. `revoke` asks the server first (logout).
-  async signOut({ revoke = true, forget = false } = {}) {
-    const s = this.session;
-    if (revoke && s) {
+  // Logout: the server revokes the device's tokens, and the session ends
+  // here; the device stays remembered so the next sign-in resumes its inbox.
+  async signOut() {
+    if (this.session) {
       try {
         await this.request('DELETE', '/v1/sessions/current');
       } catch {
         // Signed out here regardless; the server revokes on its own terms.
       }
     }
-    if (forget && s?.username) forgetDevice(s.username);
     this.session = null;
     await saveSession(null);
   }

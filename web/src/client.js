@@ -162,7 +162,7 @@ export class Client {
   async signOut() {
     const userId = this.api.userId;
     this.closeSocket();
-    await this.api.signOut({ revoke: true });
+    await this.api.signOut();
     this.db?.close();
     this.db = null;
     if (userId) await dropCache(userId).catch(() => {});
@@ -532,7 +532,7 @@ export class Client {
     if (!id || document.visibilityState !== 'visible' || !this.ws || this.state.connection !== 'online') return;
     const newest = this.state.messages.at(-1)?.seq || 0;
     const c = this.state.conversations.get(id);
-    const upTo = Math.max(newest, 0);
+    const upTo = newest;
     if (upTo < 1 || (this.lastRead.get(id) || 0) >= upTo) return;
     if (c && c.last_seq && upTo > c.last_seq) c.last_seq = upTo;
     this.lastRead.set(id, upTo);
@@ -631,7 +631,8 @@ export class Client {
     } catch (e) {
       if (e.status === 0 && e.code === 'network') {
         // Offline: the upload starts again on reconnect.
-      } else if (e.status === 429) {
+      } else if (e.status === 429 || e.status === 503) {
+        // Slow down, or the server is briefly unable: try again when it says.
         setTimeout(() => this.flushOutbox(), e.retryAfterMs || 2000);
       } else {
         o.error = e.message;
