@@ -163,7 +163,7 @@ void MessagingService::publish(const SendOutcome& out) {
             ev->frame = frame;
             order.push_back(t.user);
         }
-        ev->inbox.emplace_back(t.device, t.inbox_id);
+        ev->inbox.push_back(InboxRow{t.device, t.inbox_id, t.prev_inbox_id});
     }
     for (UserId u : order) bus_.publish(Channel::user(u), per_user[u]);
 }

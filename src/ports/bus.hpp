@@ -28,6 +28,15 @@ struct Channel {
     auto operator<=>(const Channel&) const = default;
 };
 
+// One inbox row a message event announces; `prev` as InboxTarget's
+// prev_inbox_id: a device whose socket has not pushed `prev` yet has missed
+// an event (or it is still on its way) and reads its inbox instead.
+struct InboxRow {
+    DeviceId device = 0;
+    InboxId id = 0;
+    InboxId prev = 0;
+};
+
 struct BusEvent {
     enum class Kind {
         message,   // user channel: a message written to some of the user's inbox rows
@@ -37,7 +46,7 @@ struct BusEvent {
     };
     Kind kind = Kind::message;
     // message: the inbox rows of this user the message was written to.
-    std::vector<std::pair<DeviceId, InboxId>> inbox;
+    std::vector<InboxRow> inbox;
     MessageId message_id = 0;
     // message, notice, presence: the frame pushed, shared by every socket.
     std::shared_ptr<const std::string> frame;

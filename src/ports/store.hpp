@@ -116,6 +116,11 @@ struct InboxTarget {
     UserId user = 0;
     DeviceId device = 0;
     InboxId inbox_id = 0;
+    // The device's newest row written before this one and still held, or 0.
+    // A store writes a user's rows one writer at a time, so they commit in
+    // inbox_id order and a read after row N never misses a lower row
+    // committed later.
+    InboxId prev_inbox_id = 0;
 };
 
 struct SendOutcome {

@@ -223,17 +223,19 @@ void DeviceSession::handle_ack(const std::string& request_id, const json& frame)
     maybe_pull();
 }
 
-void DeviceSession::on_bus(std::shared_ptr<const BusEvent> ev, InboxId inbox_id) {
+void DeviceSession::on_bus(std::shared_ptr<const BusEvent> ev, InboxRow row) {
     std::weak_ptr<DeviceSession> weak = weak_from_this();
-    on_strand([weak, ev = std::move(ev), inbox_id]() mutable {
-        if (auto self = weak.lock()) self->deliver(std::move(ev), inbox_id);
+    on_strand([weak, ev = std::move(ev), row]() mutable {
+        if (auto self = weak.lock()) self->deliver(std::move(ev), row);
     });
 }
 
-void DeviceSession::deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id) {
-    if (closed_ || inbox_id <= cursor_) return;  // already pushed on this socket
-    if (caught_up_ && !pulling_ && in_flight_.size() < limits_.push_window) {
-        cursor_ = inbox_id;
+void DeviceSession::deliver(std::shared_ptr<const BusEvent> ev, InboxRow row) {
+    if (closed_ || row.id <= cursor_) return;  // already pushed on this socket
+    // row.prev > cursor_: an older row was not pushed yet (its event is late
+    // or lost): the read below brings both, in order.
+    if (caught_up_ && !pulling_ && row.prev <= cursor_ && in_flight_.size() < limits_.push_window) {
+        cursor_ = row.id;
         in_flight_.insert(ev->message_id);
         messaging_.count_pushes(1);
         return push(ev->frame);

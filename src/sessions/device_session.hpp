@@ -4,8 +4,10 @@
 //
 // Delivery: the inbox is the source of truth. `cursor_` is the highest inbox
 // row pushed on this socket. A bus event for a row past the cursor is pushed
-// at once while the socket is caught up and has room in its window;
-// otherwise the session reads the inbox from the cursor when room frees up.
+// at once while the socket is caught up, has room in its window and has
+// pushed the row the event names as the previous one; otherwise (an event
+// missed, or overtaken by a later one from another node) the session reads
+// the inbox from the cursor when room frees up.
 // So nothing written before or during the connect is missed, nothing is
 // pushed twice on one socket (unless the client asks with `sync`), and live
 // pushes never overtake older inbox rows.
@@ -46,7 +48,7 @@ public:
     void on_binary();                       // a binary frame: not part of the protocol
     void on_closed();                       // the socket is gone
     // From the bus, any thread.
-    void on_bus(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
+    void on_bus(std::shared_ptr<const BusEvent> ev, InboxRow row);
     // A frame for every socket of the user (receipt, typing); any thread.
     void on_notice(std::shared_ptr<const std::string> frame);
     // A watched user's presence changed; any thread.
@@ -70,7 +72,7 @@ private:
     void finish_sync();
     // Errors of fire-and-forget requests come back on any thread.
     std::function<void(Result<Ok>)> error_reply(const std::string& request_id);
-    void deliver(std::shared_ptr<const BusEvent> ev, InboxId inbox_id);
+    void deliver(std::shared_ptr<const BusEvent> ev, InboxRow row);
     void maybe_pull();
     void on_pulled(std::uint64_t generation, std::uint64_t pull_no, std::size_t asked,
                    Result<MessagingService::InboxPage> page);

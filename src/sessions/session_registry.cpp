@@ -65,7 +65,7 @@ void SessionRegistry::close_all(int code, const std::string& reason) {
 
 void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent>& ev) {
     // Copy the targets out of the lock before calling into sessions.
-    std::vector<std::pair<std::shared_ptr<DeviceSession>, InboxId>> targets;
+    std::vector<std::pair<std::shared_ptr<DeviceSession>, InboxRow>> targets;
     std::shared_ptr<DeviceSession> revoked;
     {
         std::lock_guard lock(mu_);
@@ -76,17 +76,17 @@ void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent
             if (auto d = devices.find(ev->device); d != devices.end()) revoked = d->second.lock();
         } else if (ev->kind == BusEvent::Kind::notice) {
             for (auto& [device, weak] : devices)
-                if (auto s = weak.lock()) targets.emplace_back(std::move(s), 0);
+                if (auto s = weak.lock()) targets.emplace_back(std::move(s), InboxRow{});
         } else {
-            for (const auto& [device, inbox_id] : ev->inbox)
-                if (auto d = devices.find(device); d != devices.end())
-                    if (auto s = d->second.lock()) targets.emplace_back(std::move(s), inbox_id);
+            for (const auto& row : ev->inbox)
+                if (auto d = devices.find(row.device); d != devices.end())
+                    if (auto s = d->second.lock()) targets.emplace_back(std::move(s), row);
         }
     }
     if (revoked) revoked->close(close_code::revoked, "credentials revoked: log in again");
-    for (auto& [s, inbox_id] : targets) {
+    for (auto& [s, row] : targets) {
         if (ev->kind == BusEvent::Kind::notice) s->on_notice(ev->frame);
-        else s->on_bus(ev, inbox_id);
+        else s->on_bus(ev, row);
     }
 }
 

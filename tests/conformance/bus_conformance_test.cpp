@@ -60,7 +60,7 @@ std::shared_ptr<const BusEvent> message_event(MessageId id) {
     auto e = std::make_shared<BusEvent>();
     e->kind = BusEvent::Kind::message;
     e->message_id = id;
-    e->inbox = {{7, InboxId(id)}};
+    e->inbox = {InboxRow{7, InboxId(id), 0}};
     e->frame = std::make_shared<const std::string>("{\"type\":\"message\"}");
     return e;
 }

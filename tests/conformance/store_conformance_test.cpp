@@ -784,6 +784,48 @@ TEST_P(StoreConformance, ConcurrentSendsToOneConversationGetGaplessSeqs) {
     }
 }
 
+// Many conversations writing to one device at once: its rows commit in
+// inbox_id order and each names the one before it, which is what lets a
+// socket tell a late or lost bus event from one it may push at once.
+TEST_P(StoreConformance, ConcurrentSendsToOneDeviceChainItsInboxRows) {
+    constexpr int kSenders = 6, kEach = 40;
+    auto bob = add_user("bob");
+    auto b1 = add_device(bob);
+    std::vector<std::pair<UserId, DeviceId>> senders;
+    for (int s = 0; s < kSenders; ++s) {
+        auto u = add_user("sender" + std::to_string(s));
+        senders.emplace_back(u, add_device(u));
+    }
+    std::vector<std::vector<InboxTarget>> rows(kSenders);
+    std::atomic<int> failures{0};
+    std::vector<std::thread> threads;
+    for (int s = 0; s < kSenders; ++s) {
+        threads.emplace_back([&, s] {
+            for (int i = 0; i < kEach; ++i) {
+                auto f = send_async(direct(senders[s].first, senders[s].second, bob));
+                if (f.wait_for(kDeadline) != std::future_status::ready) return void(++failures);
+                auto r = f.get();
+                if (!r.ok()) return void(++failures);
+                for (const auto& t : r->targets)
+                    if (t.user == bob && t.device == b1) rows[s].push_back(t);
+            }
+        });
+    }
+    for (auto& th : threads) th.join();
+    ASSERT_EQ(failures.load(), 0);
+    std::map<InboxId, InboxId> prev_of;
+    for (const auto& per : rows)
+        for (const auto& t : per) prev_of[t.inbox_id] = t.prev_inbox_id;
+    ASSERT_EQ(prev_of.size(), std::size_t(kSenders * kEach));
+    InboxId before = 0;
+    for (const auto& [id, prev] : prev_of) {
+        ASSERT_EQ(prev, before) << "row " << id;
+        before = id;
+    }
+    auto all = inbox(bob, b1, 0, kSenders * kEach + 1);
+    ASSERT_EQ(all.size(), prev_of.size());
+    EXPECT_EQ(all.back().inbox_id, before);
+}
 
 // ---- ConversationStore
 

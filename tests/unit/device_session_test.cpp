@@ -5,6 +5,7 @@
 
 #include <condition_variable>
 #include <deque>
+#include <future>
 #include <latch>
 #include <mutex>
 
@@ -100,6 +101,36 @@ protected:
         committed.wait();  // the store answers every send, ok or not
     }
 
+    // A message from alice to bob written to the store but not published:
+    // the test decides which bus events bob's session hears, and when.
+    SendOutcome commit_unannounced(const std::string& body) {
+        auto conv = direct_conversation(alice_.user, bob_.user);
+        SendRequest req;
+        req.conversation_id = conv.str();
+        req.participants = {conv.a, conv.b};
+        req.recipient = bob_.user;
+        req.sender = alice_.user;
+        req.sender_device = alice_.device;
+        req.client_msg_id = "00000000-0000-4000-8000-" + std::to_string(100000000000 + next_++);
+        req.payload_hash = req.client_msg_id;
+        req.new_message_id = ids_.next(clock_.now_ms());
+        req.to_json = json{{"user", std::to_string(bob_.user)}}.dump();
+        req.body = body;
+        req.ts = clock_.now_ms();
+        std::promise<Result<SendOutcome>> done;
+        store_->ports().messages->commit_send(req, [&](Result<SendOutcome> r) { done.set_value(std::move(r)); });
+        auto r = done.get_future().get();
+        EXPECT_TRUE(r.ok());
+        return *r;
+    }
+
+    std::vector<std::string> bodies() const {
+        std::vector<std::string> out;
+        for (const auto& f : conn_->frames)
+            if (f["type"] == "message") out.push_back(f["body"]);
+        return out;
+    }
+
     void connect_bob() {
         session_ = std::make_shared<DeviceSession>(bob_, conn_, *messaging_, registry_, limits_, clock_);
         conn_->post([this] { session_->start(); });
@@ -161,6 +192,36 @@ TEST_F(DeviceSessionTest, ACaughtUpDeviceGetsLivePushesAndForgetsWhatItAcked) {
             << "round " << round << ": " << session_->acks_in_doubt() << " acked ids still kept";
     }
     EXPECT_EQ(store_->inbox_depth(bob_.user, bob_.device), 0u);
+}
+
+// Each inbox row names the device's previous one: a socket that hears of a
+// row whose predecessor it never pushed reads the inbox rather than skip it
+// (an event lost while the bus reconnected, or one overtaken by another
+// node's later event).
+TEST_F(DeviceSessionTest, AnEventWhosePredecessorWasNeverPushedBringsBothInOrder) {
+    connect_bob();
+    ASSERT_TRUE(conn_->run_until([&] { return !conn_->frames.empty(); }));  // sync_done
+    auto first = commit_unannounced("first");
+    auto second = commit_unannounced("second");
+    ASSERT_EQ(second.targets.size(), 1u);
+    EXPECT_EQ(second.targets[0].prev_inbox_id, first.targets[0].inbox_id);
+    messaging_->publish(second);  // the first one's event never comes
+    ASSERT_TRUE(conn_->run_until([&] { return conn_->messages() == 2; }));
+    EXPECT_EQ(bodies(), (std::vector<std::string>{"first", "second"}));
+}
+
+TEST_F(DeviceSessionTest, EventsArrivingOutOfOrderArePushedOnceInOrder) {
+    connect_bob();
+    ASSERT_TRUE(conn_->run_until([&] { return !conn_->frames.empty(); }));
+    auto first = commit_unannounced("first");
+    auto second = commit_unannounced("second");
+    messaging_->publish(second);
+    messaging_->publish(first);  // late: already brought by the read
+    ASSERT_TRUE(conn_->run_until([&] { return conn_->messages() == 2; }));
+    auto third = commit_unannounced("third");
+    messaging_->publish(third);  // in order again: pushed straight from the event
+    ASSERT_TRUE(conn_->run_until([&] { return conn_->messages() == 3; }));
+    EXPECT_EQ(bodies(), (std::vector<std::string>{"first", "second", "third"}));
 }
 
 }  // namespace

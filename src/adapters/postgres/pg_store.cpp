@@ -595,21 +595,35 @@ std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vec
             continue;
         }
         try {
-            auto rows = on(user_shard(user), [&](Connection& c) {
-                return c.exec(
-                    "INSERT INTO inbox(user_id, device_id, message_id, conversation_id, seq, prev_message_id, kind, "
-                    "from_user, from_device, client_msg_id, to_json, body, attachment, event, ts, created_at) "
-                    "SELECT d.user_id, d.device_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14 "
-                    "FROM devices d WHERE d.user_id=$1 AND NOT (d.user_id=$7 AND d.device_id=$15) ORDER BY d.device_id "
-                    "ON CONFLICT (user_id, device_id, message_id) DO NOTHING RETURNING inbox_id, device_id",
-                    {Param::id(user), Param::id(m.message_id), Param::text(m.conversation_id), Param::i64(m.seq),
-                     Param::id(m.prev_message_id), Param::text(kind_name(m.kind)), Param::id(m.from_user),
-                     Param::id(m.from_device), Param::text(m.client_msg_id), Param::text(m.to_json),
-                     text_or_null(m.body), text_or_null(m.attachment_json), text_or_null(m.event_json),
-                     Param::i64(m.ts), Param::id(skip_device)});
+            // One writer per user at a time (a transaction-scoped advisory
+            // lock, taken by a statement of its own so the insert's snapshot
+            // sees every row committed before it): the user's rows commit in
+            // inbox_id order, so a reader after row N never misses a lower
+            // one committed later, and each row names the device's previous
+            // row for the sockets' gap check. One round trip (a pipeline).
+            auto results = on(user_shard(user), [&](Connection& c) {
+                return c.pipeline({
+                    Statement{"SELECT pg_advisory_xact_lock($1)", {Param::id(user)}},
+                    Statement{
+                        "WITH ins AS (INSERT INTO inbox(user_id, device_id, message_id, conversation_id, seq, "
+                        "prev_message_id, kind, from_user, from_device, client_msg_id, to_json, body, attachment, event, "
+                        "ts, created_at) "
+                        "SELECT d.user_id, d.device_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14 "
+                        "FROM devices d WHERE d.user_id=$1 AND NOT (d.user_id=$7 AND d.device_id=$15) ORDER BY d.device_id "
+                        "ON CONFLICT (user_id, device_id, message_id) DO NOTHING RETURNING inbox_id, device_id) "
+                        "SELECT ins.inbox_id, ins.device_id, COALESCE((SELECT max(i.inbox_id) FROM inbox i "
+                        "WHERE i.user_id=$1 AND i.device_id=ins.device_id), 0) FROM ins",
+                        {Param::id(user), Param::id(m.message_id), Param::text(m.conversation_id), Param::i64(m.seq),
+                         Param::id(m.prev_message_id), Param::text(kind_name(m.kind)), Param::id(m.from_user),
+                         Param::id(m.from_device), Param::text(m.client_msg_id), Param::text(m.to_json),
+                         text_or_null(m.body), text_or_null(m.attachment_json), text_or_null(m.event_json),
+                         Param::i64(m.ts), Param::id(skip_device)}},
+                });
             });
+            const auto& rows = results.at(1);
             std::vector<InboxTarget> mine;
-            for (int i = 0; i < rows.size(); ++i) mine.push_back(InboxTarget{user, rows.id(i, 1), rows.i64(i, 0)});
+            for (int i = 0; i < rows.size(); ++i)
+                mine.push_back(InboxTarget{user, rows.id(i, 1), rows.i64(i, 0), rows.i64(i, 2)});
             std::sort(mine.begin(), mine.end(), [](const auto& a, const auto& b) { return a.device < b.device; });
             out.insert(out.end(), mine.begin(), mine.end());
             done.push_back(user);

@@ -59,9 +59,15 @@ void fan_out(Db& db, const StoredMessage& m, DeviceId skip_device, std::vector<I
     out.reserve(out.size() + rows.size());
     for (const auto& [u, d] : rows) {
         if (u == m.from_user && d == skip_device) continue;
+        InboxId prev = 0;
+        {
+            auto q = db.prepare("SELECT max(inbox_id) FROM inbox WHERE user_id=? AND device_id=?");
+            q.bind(1, u).bind(2, d);
+            if (q.step() && !q.is_null(0)) prev = q.u64(0);
+        }
         db.prepare("INSERT INTO inbox(user_id, device_id, message_id, created_at) VALUES(?,?,?,?)")
             .bind(1, u).bind(2, d).bind(3, m.message_id).bind(4, m.ts).run();
-        out.push_back(InboxTarget{u, d, db.last_insert_rowid()});
+        out.push_back(InboxTarget{u, d, db.last_insert_rowid(), prev});
     }
 }
 
