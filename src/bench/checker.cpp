@@ -32,6 +32,8 @@ void Checker::on_message(const std::string& device, const std::string& message_i
             ++d.duplicates;
             if (d.duplicate_examples.size() < kMaxExamples)
                 d.duplicate_examples.push_back("duplicate: message " + message_id + " twice to device " + device);
+        } else {
+            ++d.redelivered;
         }
         it->second = d.epoch;
         return;
@@ -39,7 +41,10 @@ void Checker::on_message(const std::string& device, const std::string& message_i
     d.runs[conversation].push_back(Arrival{message_id, prev_message_id, seq});
 }
 
-void Checker::on_reconnect(const std::string& device) { ++devices_[device].epoch; }
+void Checker::on_reconnect(const std::string& device) {
+    // A device nothing reached yet has nothing to get again.
+    if (auto d = devices_.find(device); d != devices_.end()) ++d->second.epoch;
+}
 
 CheckReport Checker::check() const {
     CheckReport r;
@@ -58,6 +63,7 @@ CheckReport Checker::check() const {
     }
     for (const auto& [device, d] : devices_) {
         r.duplicates += d.duplicates;
+        r.redelivered += d.redelivered;
         for (const auto& e : d.duplicate_examples) note(r, e);
         for (const auto& [conversation, run] : d.runs) {
             ++r.runs;

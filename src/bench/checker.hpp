@@ -26,6 +26,7 @@ struct CheckReport {
     std::uint64_t duplicates = 0;  // same message_id twice to a device on one connection
     std::uint64_t order = 0;       // seq gap, reorder or prev_message_id mismatch
     std::uint64_t mismatched = 0;  // a message whose conversation/seq differs from its `sent`
+    std::uint64_t redelivered = 0; // a message again on a later connection of its device (allowed)
     std::vector<std::string> examples;  // the first few violations, for humans
 
     bool ok() const { return lost == 0 && duplicates == 0 && order == 0 && mismatched == 0; }
@@ -45,7 +46,12 @@ public:
     // A `message` frame arrived at `device`.
     void on_message(const std::string& device, const std::string& message_id, const std::string& conversation,
                     std::uint64_t seq, const std::string& prev_message_id);
-    // `device` connected again: messages it had not acked may legitimately come again.
+    // `device` connected again: messages it had not acked may legitimately
+    // come again (natterd pushes unacked inbox rows on every connection).
+    // Call it before the new connection's first frame; extra calls (an
+    // attempt that failed) are harmless. A redelivery counts neither as a
+    // duplicate nor in the order runs, which hold each message's first
+    // arrival: a device's first arrivals must still form gapless seq runs.
     void on_reconnect(const std::string& device);
 
     CheckReport check() const;
@@ -64,7 +70,7 @@ private:
         std::uint64_t epoch = 0;                                         // bumped on reconnect
         std::unordered_map<std::string, std::uint64_t> seen;            // message_id -> epoch of last arrival
         std::unordered_map<std::string, std::vector<Arrival>> runs;     // conversation -> first arrivals, in order
-        std::uint64_t duplicates = 0;
+        std::uint64_t duplicates = 0, redelivered = 0;
         std::vector<std::string> duplicate_examples;
     };
     std::unordered_map<std::string, Sent> sent_;  // message_id -> where it must arrive

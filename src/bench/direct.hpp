@@ -2,7 +2,9 @@
 // The `direct` scenario: user 2k sends 1:1 messages to user 2k+1 over the
 // public WebSocket protocol, open loop at a fixed total rate or closed loop
 // with a window of messages in flight per sender; every received message is
-// acked in batches. All sockets live on one io_context thread.
+// acked in batches. All sockets live on one io_context thread. With
+// `reconnect` it rides out a server restart, a node killed or drained behind
+// a proxy, or a store that answers `unavailable`, and measures the delay.
 
 #include "bench/report.hpp"
 #include "bench/users.hpp"
@@ -27,6 +29,14 @@ struct DirectOptions {
     std::uint64_t max_connecting = 128;
     std::uint64_t ack_batch = 64;     // ack when this many are pending, or on the 20 ms tick
     bool verify = false;
+    // Survive faults: a socket that ends during the run is opened again
+    // (backoff 50 ms doubling to 2 s, with jitter; not after 4001/4002-like
+    // close codes or an HTTP 400/401/403/404), sends without a `sent` are
+    // written again with the same client_msg_id once it is back, and a send
+    // refused with `unavailable` or `rate_limited` is written again after its
+    // retry_after_ms. Retries go before new sends. Sockets also get a 10 s
+    // idle timeout (keep-alive pings), so a peer that vanished is noticed.
+    bool reconnect = false;
     bool progress = true;             // the once-a-second line on stderr
 };
 

@@ -1,5 +1,5 @@
 // natter-bench: the load generator, its delivery checker, and the raw relay.
-//   natter-bench direct --users FILE --target 127.0.0.1:PORT [--window W | --rate R] [--duration S] [--verify] [--json]
+//   natter-bench direct --users FILE --target 127.0.0.1:PORT [--window W | --rate R] [--duration S] [--reconnect] [--verify] [--json]
 //   natter-bench offline --users FILE --target 127.0.0.1:PORT --count K [--window W] [--json]
 //   natter-bench connections --users FILE --target 127.0.0.1:PORT --count N [--server-pid PID] [--hold S] [--json]
 //   natter-bench group --users FILE --target 127.0.0.1:PORT [--members M] [--messages N] [--window W | --rate R] [--verify] [--json]
@@ -54,6 +54,9 @@ int main(int argc, char** argv) {
     direct->add_option("--source-ips", d.source_ips, "distinct 127.x.y.z source addresses (0: one per socket)")->capture_default_str();
     direct->add_option("--ack-batch", d.ack_batch, "ack when this many messages are pending (else every 20 ms)")->capture_default_str();
     direct->add_flag("--verify", d.verify, "check delivery: no loss, no duplicate, gapless seq runs (natterd only)");
+    direct->add_flag("--reconnect", d.reconnect,
+                     "ride out faults: reopen sockets that end (backoff 50 ms..2 s), resend unanswered sends with the same "
+                     "client_msg_id, retry unavailable/rate_limited after retry_after_ms");
     direct->add_flag("--json", json, "print the report as one JSON object instead of a table");
     direct->add_flag("--progress,!--no-progress", d.progress, "the once-a-second progress line on stderr (default on)");
 

@@ -42,9 +42,21 @@ std::string to_table(const RunResult& r) {
     if (r.stale) row(o, "stale messages", std::to_string(r.stale));
     if (r.backlog_skips) row(o, "backlog skips", std::to_string(r.backlog_skips));
     row(o, "disconnects", std::to_string(r.disconnects));
+    if (r.reconnect) {
+        row(o, "reconnects", std::to_string(r.reconnects) + " (" + std::to_string(r.reconnect_failures) +
+                                 " failed attempts, longest down " + ms(r.longest_down_ns) + ")");
+        row(o, "retries", std::to_string(r.retries) + " (" + std::to_string(r.retryable_errors) + " after unavailable/rate_limited)");
+        if (r.abandoned) row(o, "sockets given up", std::to_string(r.abandoned));
+    }
+    for (const auto& e : r.disconnect_examples) row(o, "disconnect", e);
     row(o, "drained", r.drained ? "yes" : "no");
+    if (r.undelivered) row(o, "undelivered", std::to_string(r.undelivered));
     for (double p : kPercentiles) row(o, "latency p" + num(p, p == 99.9 ? 1 : 0), ms(r.latency.percentile(p)));
     row(o, "latency max", ms(r.latency.max()));
+    row(o, "max delivery", ms(r.max_delivery_ns) + " (send to first delivery, whole run)");
+    row(o, "longest stall", ms(r.longest_stall_ns) + (r.longest_stall_ns ? " (pair " + std::to_string(r.longest_stall_pair) +
+                                                                             ", from " + num(r.longest_stall_from_s, 3) + " s)"
+                                                                       : ""));
     for (const auto& e : r.error_examples) row(o, "error", e);
     if (r.check) {
         const auto& c = *r.check;
@@ -56,6 +68,8 @@ std::string to_table(const RunResult& r) {
         row(o, "duplicates", std::to_string(c.duplicates));
         row(o, "order violations", std::to_string(c.order));
         row(o, "mismatched", std::to_string(c.mismatched));
+        if (c.redelivered) row(o, "redelivered", std::to_string(c.redelivered) + " (again on a later connection: allowed)");
+        if (r.send_order_violations) row(o, "send order", std::to_string(r.send_order_violations) + " sends committed after a later one (informational)");
         for (const auto& e : c.examples) o << "  " << e << "\n";
     }
     return o.str();
@@ -73,7 +87,8 @@ nlohmann::json latency_json(const Histogram& h) {
 nlohmann::json check_json(const CheckReport& c) {
     return {{"ok", c.ok()}, {"sent", c.sent}, {"expected", c.expected}, {"received", c.received},
             {"devices", c.devices}, {"runs", c.runs}, {"lost", c.lost}, {"duplicates", c.duplicates},
-            {"order", c.order}, {"mismatched", c.mismatched}, {"examples", c.examples}};
+            {"order", c.order}, {"mismatched", c.mismatched}, {"redelivered", c.redelivered},
+            {"examples", c.examples}};
 }
 
 nlohmann::json to_json(const RunResult& r) {
@@ -85,6 +100,15 @@ nlohmann::json to_json(const RunResult& r) {
                         {"throughput_msgs_per_s", r.throughput()}, {"stale", r.stale},
                         {"ack_frames", r.ack_frames}, {"backlog_skips", r.backlog_skips},
                         {"disconnects", r.disconnects}, {"drained", r.drained},
+                        {"reconnect", r.reconnect}, {"reconnects", r.reconnects},
+                        {"reconnect_failures", r.reconnect_failures}, {"abandoned_sockets", r.abandoned},
+                        {"longest_down_ms", static_cast<double>(r.longest_down_ns) / 1e6},
+                        {"retries", r.retries}, {"retryable_errors", r.retryable_errors},
+                        {"disconnect_examples", r.disconnect_examples},
+                        {"max_delivery_ms", static_cast<double>(r.max_delivery_ns) / 1e6},
+                        {"longest_stall_ms", static_cast<double>(r.longest_stall_ns) / 1e6},
+                        {"longest_stall_pair", r.longest_stall_pair}, {"longest_stall_from_s", r.longest_stall_from_s},
+                        {"undelivered", r.undelivered}, {"send_order_violations", r.send_order_violations},
                         {"error_examples", r.error_examples}, {"latency", latency_json(r.latency)}, {"ok", r.ok()}};
     if (r.check) j["verify"] = check_json(*r.check);
     return j;

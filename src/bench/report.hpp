@@ -32,12 +32,34 @@ struct RunResult {
     std::uint64_t backlog_skips = 0; // open loop: sends skipped because a socket's queue was full
     std::uint64_t disconnects = 0;   // sockets that closed before the end
     bool drained = false;            // every send answered and delivered before the drain deadline
+    // --reconnect (direct): sockets that ended are opened again, and sends
+    // without a `sent` written again with the same client_msg_id.
+    bool reconnect = false;
+    std::uint64_t reconnects = 0;          // sockets opened again and synced (sync_done)
+    std::uint64_t reconnect_failures = 0;  // reconnect attempts that failed (refused, 503, closed before sync_done)
+    std::uint64_t abandoned = 0;           // sockets given up on (a close code or HTTP status not to retry)
+    std::uint64_t longest_down_ns = 0;     // longest time from a socket's end to its successor's sync_done
+    std::uint64_t retries = 0;             // sends written again (after a reconnect or a retryable error)
+    std::uint64_t retryable_errors = 0;    // `unavailable` / `rate_limited` answers that were retried
+    std::vector<std::string> disconnect_examples;
+    // Delivery delay, whole run (window and drain), first arrival per message:
+    std::uint64_t max_delivery_ns = 0;     // longest first send -> first delivery
+    std::uint64_t longest_stall_ns = 0;    // longest time a recipient with messages owed got none
+    std::uint64_t longest_stall_pair = 0;
+    double longest_stall_from_s = 0;       // when that stall began, from the window's start
+    std::uint64_t undelivered = 0;         // sends neither delivered nor refused when the run ended
+    std::uint64_t send_order_violations = 0;  // --verify: a sender's sends committed out of send order
     std::vector<std::string> error_examples;
     Histogram latency;               // ns, send to receive, for deliveries in the window
     std::optional<CheckReport> check;
 
     double throughput() const { return duration_s > 0 ? static_cast<double>(delivered) / duration_s : 0; }
-    bool ok() const { return disconnects == 0 && delivered_total > 0 && (!check || check->ok()); }
+    // Without --reconnect any drop fails the run; with it, a socket given up
+    // on or a drain that did not finish (something owed never arrived) does.
+    bool ok() const {
+        bool sockets = reconnect ? abandoned == 0 && drained : disconnects == 0;
+        return sockets && delivered_total > 0 && (!check || check->ok());
+    }
 };
 
 std::string to_table(const RunResult& r);

@@ -16,6 +16,12 @@ net::ip::address_v4 source_address(std::uint64_t i, std::uint64_t distinct) {
     return net::ip::address_v4((127u << 24) | ((rest / 256 % 256) << 16) | ((rest % 256) << 8) | b3);
 }
 
+std::string WsConn::how_ended() const {
+    if (close_code) return "close " + std::to_string(close_code) + (close_reason.empty() ? "" : " (" + close_reason + ")");
+    if (!end_error.empty()) return end_error;
+    return "closed";
+}
+
 WsConn::WsConn(WsHost& host, std::size_t index) : host_(host), index_(index), ws_(host.ioc) {}
 
 void WsConn::start() {
@@ -37,10 +43,16 @@ void WsConn::start() {
 void WsConn::on_connect(beast::error_code ec) {
     if (ec) {
         ended = true;
-        return host_.on_failed(*this, "connect: " + ec.message());
+        end_error = "connect: " + ec.message();
+        return host_.on_failed(*this, end_error);
     }
     beast::get_lowest_layer(ws_).expires_never();
-    ws_.set_option(websocket::stream_base::timeout::suggested(beast::role_type::client));
+    auto timeouts = websocket::stream_base::timeout::suggested(beast::role_type::client);
+    if (host_.idle_timeout.count() > 0) {
+        timeouts.idle_timeout = host_.idle_timeout;
+        timeouts.keep_alive_pings = true;
+    }
+    ws_.set_option(timeouts);
     const auto& u = host_.user_of(*this);
     std::string auth = "Bearer " + u.access_token;
     ws_.set_option(websocket::stream_base::decorator(
@@ -54,7 +66,9 @@ void WsConn::on_handshake(beast::error_code ec) {
         ended = true;
         beast::error_code ignored;
         beast::get_lowest_layer(ws_).socket().close(ignored);
-        return host_.on_failed(*this, "handshake: HTTP " + std::to_string(res_.result_int()) + " " + ec.message());
+        http_status = static_cast<int>(res_.result_int());
+        end_error = "handshake: HTTP " + std::to_string(http_status) + " " + ec.message();
+        return host_.on_failed(*this, end_error);
     }
     upgraded = true;
     read();
@@ -65,7 +79,15 @@ void WsConn::read() {
 }
 
 void WsConn::on_read(beast::error_code ec) {
-    if (ec) return end();
+    if (ec) {
+        if (ec == websocket::error::closed) {
+            close_code = static_cast<std::uint16_t>(ws_.reason().code);
+            close_reason = std::string(ws_.reason().reason.data(), ws_.reason().reason.size());
+        } else if (end_error.empty()) {
+            end_error = ec == beast::error::timeout ? "idle timeout" : ec.message();
+        }
+        return end();
+    }
     auto data = buf_.cdata();
     host_.on_frame(*this, std::string_view(static_cast<const char*>(data.data()), data.size()));
     buf_.consume(buf_.size());
@@ -104,7 +126,10 @@ void WsConn::do_write() {
     ws_.async_write(net::buffer(out_.front()), [self = shared_from_this()](beast::error_code ec, std::size_t) {
         self->writing_ = false;
         self->out_.pop_front();
-        if (ec) return self->end();
+        if (ec) {
+            if (self->end_error.empty()) self->end_error = "write: " + ec.message();
+            return self->end();
+        }
         if (!self->out_.empty()) return self->do_write();
         if (self->closing_) self->do_close();
     });
@@ -115,6 +140,14 @@ void WsConn::close() {
     closing_ = true;
     if (ended) return;
     if (!writing_) do_close();
+}
+
+void WsConn::abort() {
+    closing_ = true;
+    if (ended) return;
+    if (end_error.empty()) end_error = "aborted";
+    beast::error_code ignored;
+    beast::get_lowest_layer(ws_).socket().close(ignored);
 }
 
 void WsConn::do_close() {

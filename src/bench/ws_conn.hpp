@@ -1,11 +1,15 @@
 #pragma once
 // One client WebSocket of natter-bench, shared by the scenarios (direct,
-// offline, connections): binds its own 127.x.y.z source address, connects,
-// upgrades with the user's bearer token, reads frames and hands them to its
-// host, queues writes (one in flight), batches acks, closes. Internal to the
+// offline, connections, group): binds its own 127.x.y.z source address,
+// connects, upgrades at `/v1/ws?user=<user id>` (the parameter a proxy's
+// `balance url_param user` hashes) with the user's bearer token, reads
+// frames and hands them to its host, queues writes (one in flight), batches
+// acks, closes, and says how it ended (close code, HTTP status, error). One
+// object is one connection: a scenario that reconnects makes a new one. Internal to the
 // scenario .cpp files: this header (with ws_conn.cpp) is where the client's
 // Beast lives; relay.cpp has the server's.
 
+#include "bench/reconnect_policy.hpp"
 #include "bench/users.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -13,6 +17,7 @@
 #include <boost/beast/core.hpp>
 #include <boost/beast/websocket.hpp>
 
+#include <chrono>
 #include <cstdint>
 #include <deque>
 #include <memory>
@@ -39,6 +44,9 @@ public:
     std::uint64_t source_ips = 0;     // distinct source addresses; 0: one per socket
     std::uint64_t ack_batch = 64;     // flush acks when this many are pending
     std::uint64_t ack_frames = 0;     // `ack` frames written, all connections
+    // > 0: a socket that receives nothing for this long is dropped (Beast
+    // pings it at half the time first); 0: no idle timeout (the default).
+    std::chrono::milliseconds idle_timeout{0};
 
     virtual const BenchUser& user_of(const WsConn& c) const = 0;
     virtual void on_failed(WsConn& c, const std::string& why) = 0;  // before the upgrade completed
@@ -55,6 +63,9 @@ public:
     void add_ack(std::string_view message_id);
     void flush_acks();
     void close();
+    // Drops the TCP connection at once, whatever state it is in: a pending
+    // connect or handshake fails (on_failed), an open socket ends (on_ended).
+    void abort();
 
     std::size_t index() const { return index_; }
     std::size_t queued() const { return out_.size(); }
@@ -65,6 +76,13 @@ public:
     bool upgraded = false;         // the WebSocket handshake completed
     std::uint64_t in_flight = 0;   // scenario counters (direct: sent, not yet delivered)
     std::uint64_t unanswered = 0;  // (direct: sent, no `sent` or `error` yet)
+
+    // How it ended, for the host's on_failed / on_ended.
+    int http_status = 0;             // a failed handshake's HTTP status (0: none came)
+    std::uint16_t close_code = 0;    // the server's close frame (0: none: EOF, reset, timeout)
+    std::string close_reason;        // its reason text
+    std::string end_error;           // the error that ended the socket, when not a close frame
+    std::string how_ended() const;   // "close 1012 (server restarting: reconnect)" / "end of stream" ...
 
 private:
     void on_connect(boost::beast::error_code ec);

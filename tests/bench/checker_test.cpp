@@ -6,6 +6,7 @@
 #include "bench/checker.hpp"
 #include "bench/frame_scan.hpp"
 #include "bench/histogram.hpp"
+#include "bench/reconnect_policy.hpp"
 #include "bench/users.hpp"
 
 #include <gtest/gtest.h>
@@ -21,6 +22,10 @@ const std::string kConv = "d:1:2";
 const std::string kDevice = "20";
 
 std::string mid(int seq) { return std::to_string(1000 + seq); }
+
+std::shared_ptr<const std::vector<std::string>> devices_of(std::initializer_list<std::string> d) {
+    return std::make_shared<const std::vector<std::string>>(d);
+}
 
 // Messages seq from..to of one conversation, sent and delivered in order.
 void sent_range(Checker& c, int from, int to) {
@@ -96,6 +101,153 @@ TEST(Checker, AllowsRepushAfterReconnect) {
     auto r = c.check();
     EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
     EXPECT_EQ(r.received, 4u);
+}
+
+// natter-bench --reconnect: after a device's socket drops, natterd pushes
+// every unacked inbox row again on its next connection (PROTOCOL.md §6).
+
+TEST(Checker, ReconnectRedeliveriesAreNotDuplicates) {
+    // 1..4 arrived, 1 and 2 acked, then the socket dropped: 3 and 4 come again, then 5 and 6.
+    Checker c;
+    sent_range(c, 1, 6);
+    for (int s = 1; s <= 4; ++s) deliver(c, s);
+    c.on_reconnect(kDevice);
+    for (int s = 3; s <= 6; ++s) deliver(c, s);
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+    EXPECT_EQ(r.duplicates, 0u);
+    EXPECT_EQ(r.redelivered, 2u);
+    EXPECT_EQ(r.received, 8u);
+    EXPECT_EQ(r.runs, 1u);
+}
+
+TEST(Checker, ReconnectStillCatchesADuplicateOnTheNewConnection) {
+    Checker c;
+    sent_range(c, 1, 3);
+    deliver(c, 1);
+    deliver(c, 2);
+    c.on_reconnect(kDevice);
+    deliver(c, 2);  // a redelivery: allowed
+    deliver(c, 2);  // twice on the new connection: not
+    deliver(c, 3);
+    auto r = c.check();
+    EXPECT_FALSE(r.ok());
+    EXPECT_EQ(r.duplicates, 1u);
+    EXPECT_EQ(r.redelivered, 1u);
+}
+
+TEST(Checker, ReconnectAcrossSeveralConnections) {
+    // A message never acked comes on every connection; failed attempts (extra on_reconnect) change nothing.
+    Checker c;
+    sent_range(c, 1, 2);
+    deliver(c, 1);
+    c.on_reconnect(kDevice);
+    c.on_reconnect(kDevice);
+    deliver(c, 1);
+    c.on_reconnect(kDevice);
+    deliver(c, 1);
+    deliver(c, 2);
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+    EXPECT_EQ(r.redelivered, 2u);
+}
+
+TEST(Checker, ReconnectDoesNotHideLossOrAGap) {
+    // 3 got `sent` but the new connection goes from 2 (redelivered) to 4.
+    Checker c;
+    sent_range(c, 1, 4);
+    deliver(c, 1);
+    deliver(c, 2);
+    c.on_reconnect(kDevice);
+    deliver(c, 2);
+    deliver(c, 4);
+    auto r = c.check();
+    EXPECT_EQ(r.lost, 1u);
+    EXPECT_EQ(r.order, 1u);
+    EXPECT_EQ(r.duplicates, 0u);
+}
+
+TEST(Checker, ReconnectDoesNotHideAReorder) {
+    Checker c;
+    sent_range(c, 1, 4);
+    deliver(c, 1);
+    deliver(c, 2);
+    c.on_reconnect(kDevice);
+    deliver(c, 4);
+    deliver(c, 3);
+    auto r = c.check();
+    EXPECT_FALSE(r.ok());
+    EXPECT_GE(r.order, 1u);
+}
+
+TEST(Checker, ReconnectOfOneDeviceGivesNoAllowanceToAnother) {
+    Checker c;
+    c.on_sent(devices_of({"20", "21"}), mid(1), kConv, 1);
+    deliver(c, 1, "20");
+    deliver(c, 1, "21");
+    c.on_reconnect("20");
+    deliver(c, 1, "20");  // allowed
+    deliver(c, 1, "21");  // 21 did not reconnect
+    auto r = c.check();
+    EXPECT_EQ(r.duplicates, 1u);
+    EXPECT_EQ(r.redelivered, 1u);
+}
+
+TEST(Checker, RetriedSendAnsweredLateOrTwice) {
+    // The sender's socket dropped before `sent`: the message was delivered
+    // first, then the retry (same client_msg_id) got natterd's first `sent`
+    // again; a `sent` recorded twice for one message is one message.
+    Checker c;
+    c.on_sent(kDevice, mid(1), kConv, 1);
+    deliver(c, 1);
+    deliver(c, 2);
+    c.on_sent(kDevice, mid(2), kConv, 2);
+    c.on_sent(kDevice, mid(2), kConv, 2);
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+    EXPECT_EQ(r.sent, 2u);
+    EXPECT_EQ(r.expected, 2u);
+}
+
+TEST(Checker, RedeliveryOfAnEarlierRunsMessageIsNotOwed) {
+    // Leftovers from before the run (no `sent` recorded) come again after a reconnect: no loss, no duplicate.
+    Checker c;
+    c.on_message(kDevice, "old", kConv, 4, "older");
+    c.on_reconnect(kDevice);
+    c.on_message(kDevice, "old", kConv, 4, "older");
+    c.on_sent(kDevice, "new", kConv, 5);
+    c.on_message(kDevice, "new", kConv, 5, "old");
+    auto r = c.check();
+    EXPECT_TRUE(r.ok()) << (r.examples.empty() ? "" : r.examples.front());
+}
+
+TEST(ReconnectPolicy, CloseCodes) {
+    for (std::uint16_t code : {0, 1000, 1001, 1006, 1008, 1011, 1012, 1013, 4008})
+        EXPECT_TRUE(reconnect_after_close(code)) << code;
+    for (std::uint16_t code : {1002, 1003, 1007, 1009, 1010, 4000, 4001, 4002, 4003, 4999})
+        EXPECT_FALSE(reconnect_after_close(code)) << code;
+}
+
+TEST(ReconnectPolicy, HandshakeStatuses) {
+    for (int status : {0, 429, 500, 502, 503, 504}) EXPECT_TRUE(reconnect_after_handshake(status)) << status;
+    for (int status : {400, 401, 403, 404}) EXPECT_FALSE(reconnect_after_handshake(status)) << status;
+}
+
+TEST(ReconnectPolicy, BackoffDoublesToTheCapWithJitter) {
+    using std::chrono::milliseconds;
+    Backoff b(milliseconds(50), milliseconds(2000));
+    const long long want[] = {50, 100, 200, 400, 800, 1600, 2000, 2000};
+    for (long long d : want) {
+        auto lo = b;  // the same step drawn with the smallest and the largest random number
+        auto hi = b;
+        EXPECT_EQ(lo.next(0).count(), d / 2) << d;
+        EXPECT_EQ(hi.next(static_cast<std::uint64_t>(d - d / 2)).count(), d) << d;  // random % span = span - 1
+        auto got = b.next(12345).count();
+        EXPECT_GE(got, d / 2);
+        EXPECT_LE(got, d);
+    }
+    b.reset();
+    EXPECT_LE(b.next(~0ULL).count(), 50);
 }
 
 TEST(Checker, CatchesReorder) {
