@@ -10,6 +10,10 @@ pkgs=(
   libxxhash-dev
   # the PostgreSQL store: libpq to build, the server for its tests (tests/support/pg_server)
   libpq-dev postgresql-15
+  # the Redis bus and presence store: hiredis to build, the server for its tests (tests/support/redis_server)
+  libhiredis-dev redis-server
+  # the cluster (scripts/cluster.sh, tests/cluster): HAProxy in front of the nodes
+  haproxy
   # the browser tests' browser (tests/web drives it with playwright-core; no
   # browser is ever downloaded through npm)
   chromium

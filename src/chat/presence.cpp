@@ -46,7 +46,9 @@ void PresenceService::disconnected(const Principal& who, const std::string& hold
 void PresenceService::tick(const std::vector<std::pair<UserId, std::string>>& holders) {
     auto now = clock_.now_ms();
     presence_.refresh(holders, now, limits_.presence_ttl_ms);
-    for (const auto& s : presence_.expire(now)) announce(s);
+    presence_.expire(now, [this](std::vector<PresenceStatus> offline) {
+        for (const auto& s : offline) announce(s);
+    });
 }
 
 void PresenceService::check_watch(const Principal& who, std::vector<UserId> users, std::function<void(Result<Ok>)> done) {
@@ -68,8 +70,10 @@ void PresenceService::check_watch(const Principal& who, std::vector<UserId> user
 }
 
 void PresenceService::status(std::vector<UserId> users, std::function<void(std::vector<PresenceStatus>)> done) {
-    blocking_([this, users = std::move(users), done = std::move(done)]() mutable {
-        presence_.status(users, clock_.now_ms(), [this, done = std::move(done)](std::vector<PresenceStatus> list) {
+    presence_.status(users, clock_.now_ms(), [this, done = std::move(done)](std::vector<PresenceStatus> list) mutable {
+        // The devices store blocks, and the presence store may answer on its
+        // own thread (the cluster one does): to the pool.
+        blocking_([this, list = std::move(list), done = std::move(done)]() mutable {
             for (auto& s : list) {
                 if (s.online || s.last_seen) continue;
                 // Not seen since this store started: the devices remember.

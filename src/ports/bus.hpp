@@ -43,6 +43,10 @@ struct BusEvent {
         revoke,    // user channel: close the device's sockets with 4001
         notice,    // user channel: a frame for every socket of the user (receipt, typing)
         presence,  // presence channel: the user's new presence
+        // any channel, from the bus itself: the channel was cut off for a
+        // while (a reconnect) and is subscribed again; events may have been
+        // missed, so read the store (the inbox, the presence status).
+        resync,
     };
     Kind kind = Kind::message;
     // message: the inbox rows of this user the message was written to.

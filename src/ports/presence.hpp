@@ -6,8 +6,9 @@
 // cluster one in Redis keys with a TTL.
 //
 // Thread-safety: every method may be called from any thread at once; none
-// blocks on the network in the embedded adapter. Methods taking a callback
-// call it exactly once, possibly before returning.
+// blocks on the network. Methods taking a callback call it exactly once,
+// possibly before returning, possibly on another thread (the cluster
+// adapter's), so a callback must not block either.
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -39,9 +40,11 @@ public:
     // Drops the holder. `done` gets the user's new status when this made the
     // user offline, nullopt otherwise.
     virtual void remove(UserId user, const std::string& holder, std::int64_t now, Change done) = 0;
-    // Drops the holders whose TTL ran out by `now`; returns the users this
-    // made offline, each with the time of its last heartbeat as last_seen.
-    virtual std::vector<PresenceStatus> expire(std::int64_t now) = 0;
+    // Drops the holders whose TTL ran out by `now`; `done` gets the users
+    // this made offline, each with the time of its last heartbeat as
+    // last_seen. When several stores (nodes) expire at once, each user going
+    // offline is reported by exactly one of them.
+    virtual void expire(std::int64_t now, std::function<void(std::vector<PresenceStatus>)> done) = 0;
     // The users' statuses, in the order asked.
     virtual void status(const std::vector<UserId>& users, std::int64_t now,
                         std::function<void(std::vector<PresenceStatus>)> done) = 0;

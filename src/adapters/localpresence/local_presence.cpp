@@ -51,7 +51,11 @@ void LocalPresence::remove(UserId user, const std::string& holder, std::int64_t 
     done(change);
 }
 
-std::vector<PresenceStatus> LocalPresence::expire(std::int64_t now) {
+void LocalPresence::expire(std::int64_t now, std::function<void(std::vector<PresenceStatus>)> done) {
+    done(expired(now));
+}
+
+std::vector<PresenceStatus> LocalPresence::expired(std::int64_t now) {
     std::vector<PresenceStatus> out;
     std::lock_guard lock(mu_);
     for (auto& [user, e] : users_) {

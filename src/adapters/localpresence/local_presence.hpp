@@ -16,7 +16,7 @@ public:
     void refresh(const std::vector<std::pair<UserId, std::string>>& holders, std::int64_t now,
                  std::int64_t ttl_ms) override;
     void remove(UserId user, const std::string& holder, std::int64_t now, Change done) override;
-    std::vector<PresenceStatus> expire(std::int64_t now) override;
+    void expire(std::int64_t now, std::function<void(std::vector<PresenceStatus>)> done) override;
     void status(const std::vector<UserId>& users, std::int64_t now,
                 std::function<void(std::vector<PresenceStatus>)> done) override;
 
@@ -32,6 +32,7 @@ private:
         std::int64_t changed_at = 0;
     };
     static PresenceStatus status_of(UserId user, const Entry& e);
+    std::vector<PresenceStatus> expired(std::int64_t now);  // under the lock; `done` outside it
 
     std::mutex mu_;
     std::unordered_map<UserId, Entry> users_;
