@@ -18,6 +18,7 @@
 #include "adapters/localblobs/local_blobs.hpp"
 #include "adapters/localbus/local_bus.hpp"
 #include "adapters/localpresence/local_presence.hpp"
+#include "adapters/redis/redis_cluster.hpp"
 #include "adapters/s3/s3_blobs.hpp"
 #include "chat/accounts.hpp"
 #include "app/metrics.hpp"
@@ -58,13 +59,24 @@ std::string load_or_create_key(const fs::path& file) {
     return key;
 }
 
+// The shared key of a cluster: the first line of a file every node reads.
+std::string read_key_file(const std::string& file) {
+    std::ifstream in(file);
+    std::string key;
+    if (!in || !std::getline(in, key))
+        throw std::runtime_error("auth.token_key_file " + file + " cannot be read: create it (48 random bytes, "
+                                 "base64url) and give every node the same file");
+    while (!key.empty() && (key.back() == '\r' || key.back() == ' ')) key.pop_back();
+    if (key.size() < 32) throw std::runtime_error("auth.token_key_file " + file + " holds a key shorter than 32 bytes");
+    return key;
+}
+
 }  // namespace
 
 struct App::Impl {
     explicit Impl(Config c, const Clock* injected) : config(std::move(c)) {
         clock = injected ? injected : &system_clock;
         if (auto problem = check_config(config); !problem.empty()) throw std::runtime_error(problem);
-        if (config.bus_adapter != "local") throw std::runtime_error("bus.adapter must be \"local\" in this version");
         std::error_code ec;
         if (fs::create_directories(config.data_dir, ec))
             fs::permissions(config.data_dir, fs::perms::owner_all, ec);  // a new data dir is the owner's alone
@@ -73,10 +85,13 @@ struct App::Impl {
                                      (ec ? ec.message() : "not a directory"));
         // The data dir holds the SQLite file, and with either store the token
         // key (unless configured) and the local blobs.
+        make_bus_and_presence();
         store = open_store(config);
         auto node = store->node_id(config.node_id);
         ids = std::make_unique<IdGenerator>(node);
-        auto key = config.token_key.empty() ? load_or_create_key(fs::path(config.data_dir) / "token.key") : config.token_key;
+        auto key = !config.token_key.empty()      ? config.token_key
+                   : !config.token_key_file.empty() ? read_key_file(config.token_key_file)
+                                                    : load_or_create_key(fs::path(config.data_dir) / "token.key");
         if (key.size() < 32) throw std::runtime_error("token_key must be at least 32 bytes");
         signer = std::make_unique<TokenSigner>(key);
         make_blobs(key);
@@ -87,21 +102,27 @@ struct App::Impl {
         inbox_pool = std::make_unique<BlockingPool>(std::max<std::size_t>(2, config.blocking_threads / 2));
         auto blocking = [p = pool.get()](std::function<void()> fn) { p->post(std::move(fn)); };
         auto inbox_blocking = [p = inbox_pool.get()](std::function<void()> fn) { p->post(std::move(fn)); };
-        accounts = std::make_unique<AccountService>(store->ports(), bus, *hasher, *signer, *ids, *clock, config.limits);
-        messaging = std::make_unique<MessagingService>(store->ports(), bus, *ids, *clock, config.limits, inbox_blocking);
-        registry = std::make_unique<SessionRegistry>(bus);
+        accounts = std::make_unique<AccountService>(store->ports(), *bus, *hasher, *signer, *ids, *clock, config.limits);
+        messaging = std::make_unique<MessagingService>(store->ports(), *bus, *ids, *clock, config.limits, inbox_blocking);
+        registry = std::make_unique<SessionRegistry>(*bus);
         history = std::make_unique<HistoryService>(store->ports());
         HttpApi::Operations ops;
-        ops.ready = [this] { return !draining.load() && store->ready(); };
+        ops.ready = [this] { return !draining.load() && !lease_lost.load() && store->ready(); };
         ops.metrics = [this] {
             auto st = server->stats();
             auto gauges = store->gauges();
-            return render_metrics(MetricsInputs{server->connections(), st.frames_in, st.frames_out, st.http_requests,
-                                                &messaging->stats(), gauges.inbox_rows, gauges.backlog,
-                                                presence->announced(), presence->typing_relayed(), registry->watched_users(),
-                                                &media->stats(), std::move(gauges.shards)});
+            MetricsInputs in{server->connections(), st.frames_in, st.frames_out, st.http_requests,
+                             &messaging->stats(), gauges.inbox_rows, gauges.backlog,
+                             presence->announced(), presence->typing_relayed(), registry->watched_users(),
+                             &media->stats(), std::move(gauges.shards), std::nullopt};
+            if (redis) {
+                auto r = redis->stats();
+                in.redis = RedisGauges{r.instances, r.connected_instances, r.publishes, r.dropped_publishes,
+                                       r.reconnects, r.resyncs, r.malformed_events};
+            }
+            return render_metrics(in);
         };
-        presence = std::make_unique<PresenceService>(presence_store, store->ports(), bus, *clock, config.limits,
+        presence = std::make_unique<PresenceService>(*presence_store, store->ports(), *bus, *clock, config.limits,
                                                      inbox_blocking, std::to_string(node) + "-" + base64url(random_bytes(6)));
         auto media_policy = config.media;
         media_policy.allowed = media_types(config.media_allowed);
@@ -118,6 +139,46 @@ struct App::Impl {
                                                      presence.get(), blob_endpoint, web.get()});
         // Last: nothing after it may throw while the check runs.
         if (s3_blobs) check_s3_blobs();
+    }
+
+    // The bus and presence: in this process, or on Redis (cluster mode).
+    // In cluster mode the node also takes a lease on its node_id in Redis,
+    // so a second natterd with the same id (message ids would collide) is
+    // refused. The lease's owner token lives in the data directory: the
+    // same node restarted (after a crash, its lease still running) takes it
+    // back at once.
+    void make_bus_and_presence() {
+        if (config.bus_adapter == "redis" || config.presence_adapter == "redis") {
+            redis::RedisConfig rc;
+            for (const auto& i : config.redis.instances) rc.instances.push_back({i.name, i.host, i.port});
+            rc.password = config.redis.password;
+            redis = std::make_unique<redis::RedisCluster>(std::move(rc));
+            if (redis->wait_connected(std::chrono::seconds(5)))
+                log_event(LogLevel::info, "redis.connected", {{"instances", config.redis.instances.size()}});
+            else
+                log_event(LogLevel::warn, "redis.not_all_connected",
+                          {{"instances", config.redis.instances.size()},
+                           {"hint", "natterd keeps retrying; live pushes and presence through a missing instance wait for it"}});
+        }
+        if (config.bus_adapter == "redis") {
+            bus = &redis->bus();
+            auto token = load_or_create_key(fs::path(config.data_dir) / "node.owner");
+            lease = redis->claim_node(std::to_string(*config.node_id), token, std::chrono::seconds(10), [this] {
+                log_event(LogLevel::error, "node.lease_lost",
+                          {{"node_id", *config.node_id},
+                           {"hint", "another natterd runs with this server.node_id: this node reports not ready"}});
+                lease_lost = true;
+            });
+        } else {
+            local_bus = std::make_unique<localbus::LocalBus>();
+            bus = local_bus.get();
+        }
+        if (config.presence_adapter == "redis") {
+            presence_store = &redis->presence();
+        } else {
+            local_presence = std::make_unique<localpresence::LocalPresence>();
+            presence_store = local_presence.get();
+        }
     }
 
     // The local store (natterd serves /v1/blobs) or an S3 bucket (natterd
@@ -229,13 +290,26 @@ struct App::Impl {
         messaging->detach_from_store();
         store.reset();
         server.reset();
+        // Redis last of the running parts, but before the services its
+        // outstanding presence callbacks point into: first what holds
+        // subscriptions and the lease.
+        registry.reset();
+        lease.reset();
+        redis.reset();
     }
 
     Config config;
     SystemClock system_clock;
     const Clock* clock;
+    // Before everything that uses them: destroyed after.
+    std::unique_ptr<redis::RedisCluster> redis;
+    std::unique_ptr<redis::NodeLease> lease;
+    std::atomic<bool> lease_lost{false};
+    std::unique_ptr<localbus::LocalBus> local_bus;
+    Bus* bus = nullptr;
+    std::unique_ptr<localpresence::LocalPresence> local_presence;
+    PresenceStore* presence_store = nullptr;
     std::unique_ptr<StoreBackend> store;
-    localbus::LocalBus bus;
     std::unique_ptr<IdGenerator> ids;
     std::unique_ptr<TokenSigner> signer;
     std::unique_ptr<PasswordHasher> hasher;
@@ -256,7 +330,6 @@ struct App::Impl {
     std::unique_ptr<RetentionSweeper> sweeper;
     std::thread sweeper_thread;
     std::thread presence_thread;
-    localpresence::LocalPresence presence_store;
     std::unique_ptr<PresenceService> presence;
     std::mutex sweeper_mu;
     std::condition_variable sweeper_cv;

@@ -148,17 +148,20 @@ std::string redacted_conninfo(const std::string& conninfo) {
     return out;
 }
 
-Setting shard_list(std::string section, std::string key, std::string flag, std::string help,
-                   std::vector<PgShardSetting>& target) {
+// A list of NAME=… entries (postgres.shards, redis.instances), each parsed
+// by `parse` and shown by `show_one`.
+template <class T>
+Setting named_list(std::string section, std::string key, std::string flag, std::string help, std::vector<T>& target,
+                   std::string (*parse)(const std::string&, T&), std::string (*show_one)(const T&)) {
     Setting s{std::move(section), std::move(key), std::move(flag), std::move(help), {}, {}, {}};
-    s.set_list = [&target](const std::vector<std::string>& entries) -> std::string {
-        std::vector<PgShardSetting> shards;
+    s.set_list = [&target, parse](const std::vector<std::string>& entries) -> std::string {
+        std::vector<T> parsed;
         for (std::size_t i = 0; i < entries.size(); ++i) {
-            PgShardSetting shard;
-            if (auto e = parse_pg_shard(entries[i], shard); !e.empty()) return "entry " + std::to_string(i + 1) + ": " + e;
-            shards.push_back(std::move(shard));
+            T one;
+            if (auto e = parse(entries[i], one); !e.empty()) return "entry " + std::to_string(i + 1) + ": " + e;
+            parsed.push_back(std::move(one));
         }
-        target = std::move(shards);
+        target = std::move(parsed);
         return "";
     };
     s.set = [set_list = s.set_list](const std::string& text) {
@@ -169,9 +172,9 @@ Setting shard_list(std::string section, std::string key, std::string flag, std::
             if (!trimmed(entry).empty()) entries.push_back(entry);
         return set_list(entries);
     };
-    s.show = [&target] {
+    s.show = [&target, show_one] {
         toml::array a;
-        for (const auto& shard : target) a.push_back(shard.name + "=" + redacted_conninfo(shard.conninfo));
+        for (const auto& one : target) a.push_back(show_one(one));
         std::ostringstream o;
         o << a;
         return o.str();
@@ -191,11 +194,14 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("server", "drain_grace", "--drain-grace", "SIGTERM: seconds reported not ready before sockets close with 1012", c.drain_grace_s),
         text("store", "adapter", "--store", "message store: \"sqlite\" (one file in the data directory) or \"postgres\" (PostgreSQL shards, [postgres]; needs server.node_id)", c.store_adapter, {"sqlite", "postgres"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
-        shard_list("postgres", "shards", "--postgres-shard", "PostgreSQL store: one shard, NAME=CONNINFO (pg-1=host=10.0.0.1 port=5432 dbname=natter); give the flag once per shard; the file takes an array of such strings, the environment one variable with ';' between them", c.postgres.shards),
+        named_list("postgres", "shards", "--postgres-shard", "PostgreSQL store: one shard, NAME=CONNINFO (pg-1=host=10.0.0.1 port=5432 dbname=natter); give the flag once per shard; the file takes an array of such strings, the environment one variable with ';' between them", c.postgres.shards, &parse_pg_shard, &show_pg_shard),
         number("postgres", "vnodes", "--postgres-vnodes", "PostgreSQL store: points per shard on the ring, 1..4096 (chosen once per cluster: changing it moves data)", c.postgres.vnodes),
         number("postgres", "pool_size", "--postgres-pool-size", "PostgreSQL store: connections per shard", c.postgres.pool_size),
         number("postgres", "workers", "--postgres-workers", "PostgreSQL store: threads running sends and acks (one conversation's sends and one user's acks stay in order on one)", c.postgres.workers),
-        text("bus", "adapter", "--bus", "fan-out bus", c.bus_adapter, {"local"}),
+        text("bus", "adapter", "--bus", "fan-out bus: \"local\" (in this process) or \"redis\" (cluster mode: Redis pub/sub over [redis] instances; needs store postgres, presence redis, blobs s3, server.node_id and a shared auth.token_key)", c.bus_adapter, {"local", "redis"}),
+        text("presence", "adapter", "--presence", "who is online: \"local\" (in this process) or \"redis\" (keys with a TTL on [redis] instances)", c.presence_adapter, {"local", "redis"}),
+        named_list("redis", "instances", "--redis-instance", "Redis bus and presence: one instance, NAME=HOST:PORT (redis-1=10.0.0.5:6379); the name is its place on the ring; give the flag once per instance; the environment takes one variable with ';' between them", c.redis.instances, &parse_redis_instance, &show_redis_instance),
+        text("redis", "password", "--redis-password", "Redis AUTH password (\"\": none)", c.redis.password),
         text("web", "root", "--web-root", "directory of the web client's built files, served at / (\"\" or missing: not served)", c.web_root),
         text("blobs", "adapter", "--blobs", "where image bytes go: \"local\" (files under DATA/blobs served by natterd) or \"s3\" (a bucket of an S3-compatible store, [s3])", c.blobs_adapter, {"local", "s3"}),
         text("blobs", "public_url", "--blobs-public-url", "local blobs: prefix of the URLs handed out, e.g. https://chat.example.com (\"\": a path on this server)", c.blobs_public_url),
@@ -213,7 +219,8 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("media", "quota_bytes", "--media-quota-bytes", "bytes of media kept per user", c.media.quota_bytes),
         number("media", "uploads_per_min", "--media-uploads-per-min", "uploads per user per minute (and the burst)", c.media.uploads_per_min),
         number("media", "unused_grace", "--media-unused-grace", "seconds an upload no message or avatar uses is kept", c.media.unused_grace_s),
-        text("auth", "token_key", "--token-key", "access-token key, 32+ bytes (\"\": generated once into DATA/token.key)", c.token_key),
+        text("auth", "token_key", "--token-key", "access-token key, 32+ bytes (\"\": auth.token_key_file, else generated once into DATA/token.key)", c.token_key),
+        text("auth", "token_key_file", "--token-key-file", "file holding the access-token key (first line, 32+ bytes): the same on every node of a cluster", c.token_key_file),
         number("auth", "argon2_memory_kib", "--argon2-memory-kib", "argon2id memory per password hash", c.password_cost.memory_kib),
         number("auth", "argon2_time_cost", "--argon2-time-cost", "argon2id iterations", c.password_cost.time_cost),
         text("log", "level", "--log-level", "log level", c.log_level, {"trace", "debug", "info", "warn", "error"}),
@@ -248,7 +255,8 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("retention", "sweep_interval", "--sweep-interval", "seconds between retention sweeps", r.sweep_interval_s),
     };
     for (auto& s : v)
-        if (s.name() == "auth.token_key" || s.name() == "s3.secret_access_key" || s.name() == "s3.session_token")
+        if (s.name() == "auth.token_key" || s.name() == "s3.secret_access_key" || s.name() == "s3.session_token" ||
+            s.name() == "redis.password")
             s.secret = true;
     return v;
 }
@@ -378,6 +386,37 @@ std::string check_s3(const S3Settings& s) {
 }
 }  // namespace
 
+namespace {
+bool ring_name_ok(const std::string& name) {
+    return !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char ch) {
+        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
+    });
+}
+}  // namespace
+
+std::string show_pg_shard(const PgShardSetting& s) { return s.name + "=" + redacted_conninfo(s.conninfo); }
+
+std::string show_redis_instance(const RedisInstanceSetting& r) {
+    return r.name + "=" + r.host + ":" + std::to_string(r.port);
+}
+
+std::string parse_redis_instance(const std::string& entry, RedisInstanceSetting& out) {
+    const std::string like = "NAME=HOST:PORT, like redis-1=10.0.0.5:6379";
+    auto text = trimmed(entry);
+    auto eq = text.find('=');
+    if (eq == std::string::npos) return "must be " + like;
+    auto name = trimmed(text.substr(0, eq)), addr = trimmed(text.substr(eq + 1));
+    if (!ring_name_ok(name))
+        return "the instance name \"" + name + "\" must be 1 to 63 letters, digits, '.', '_' or '-' (" + like + ")";
+    auto colon = addr.rfind(':');
+    if (colon == std::string::npos || colon == 0) return "instance \"" + name + "\": \"" + addr + "\" must be HOST:PORT";
+    std::uint64_t port = 0;
+    if (!parse_number(addr.substr(colon + 1), port).empty() || port < 1 || port > 65535)
+        return "instance \"" + name + "\": the port of \"" + addr + "\" must be 1..65535";
+    out = RedisInstanceSetting{name, addr.substr(0, colon), std::uint16_t(port)};
+    return "";
+}
+
 std::string parse_pg_shard(const std::string& entry, PgShardSetting& out) {
     const std::string like = "NAME=CONNINFO, like pg-1=host=10.0.0.1 port=5432 dbname=natter";
     auto text = trimmed(entry);
@@ -386,10 +425,7 @@ std::string parse_pg_shard(const std::string& entry, PgShardSetting& out) {
     auto name = trimmed(text.substr(0, eq)), conninfo = trimmed(text.substr(eq + 1));
     if (is_conninfo_keyword(name))
         return "starts with the connection keyword \"" + name + "\" where the shard's name goes: write " + like;
-    bool name_ok = !name.empty() && name.size() <= 63 && std::all_of(name.begin(), name.end(), [](char ch) {
-        return std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' || ch == '.';
-    });
-    if (!name_ok)
+    if (!ring_name_ok(name))
         return "the shard name \"" + name + "\" must be 1 to 63 letters, digits, '.', '_' or '-' (" + like + ")";
     if (conninfo.empty()) return "shard \"" + name + "\" has no connection string: write " + like;
     if (auto parsed = parse_conninfo(conninfo); !parsed.error.empty())
@@ -425,6 +461,32 @@ std::string check_postgres(const Config& c) {
 }
 }  // namespace
 
+namespace {
+std::string check_cluster(const Config& c) {
+    bool redis = c.bus_adapter == "redis" || c.presence_adapter == "redis";
+    if (!redis) return "";
+    if (c.redis.instances.empty())
+        return "redis.instances is needed with bus or presence \"redis\": one NAME=HOST:PORT per instance, like "
+               "redis-1=10.0.0.5:6379";
+    for (std::size_t i = 0; i < c.redis.instances.size(); ++i)
+        for (std::size_t j = 0; j < i; ++j)
+            if (c.redis.instances[j].name == c.redis.instances[i].name)
+                return "redis.instances names \"" + c.redis.instances[i].name +
+                       "\" twice: an instance's name is its place on the ring, each must be unique";
+    if (c.bus_adapter != "redis") return "";
+    // Cluster mode: every node must see the same data and trust the same tokens.
+    const std::string why = " with bus.adapter = \"redis\" (cluster mode: ";
+    if (c.presence_adapter != "redis") return "presence.adapter must be \"redis\"" + why + "every node must see who is online)";
+    if (c.store_adapter != "postgres")
+        return "store.adapter must be \"postgres\"" + why + "a SQLite file belongs to one node)";
+    if (c.blobs_adapter != "s3") return "blobs.adapter must be \"s3\"" + why + "local blobs would stay on the node that took them)";
+    if (c.token_key.empty() && c.token_key_file.empty())
+        return "auth.token_key_file (or auth.token_key) must be set" + why +
+               "every node must accept every node's tokens; a generated key would differ per node)";
+    return "";
+}
+}  // namespace
+
 std::string check_config(const Config& c) {
     if (auto l = check_limits(c.limits); !l.empty()) return "limits: " + l;
     const auto& r = c.retention;
@@ -447,6 +509,9 @@ std::string check_config(const Config& c) {
         if (auto why = check_s3(c.s3); !why.empty()) return why;
     if (c.store_adapter == "postgres")
         if (auto why = check_postgres(c); !why.empty()) return why;
+    if (!c.token_key.empty() && !c.token_key_file.empty())
+        return "auth.token_key and auth.token_key_file are both set: keep one";
+    if (auto why = check_cluster(c); !why.empty()) return why;
     return "";
 }
 

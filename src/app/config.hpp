@@ -45,6 +45,20 @@ struct PostgresSettings {
     std::size_t workers = 4;                        // threads running sends and acks
 };
 
+// One Redis instance of the bus and presence, `NAME=HOST:PORT`; the name is
+// its place on the ring that spreads channels and keys over the instances.
+struct RedisInstanceSetting {
+    std::string name;
+    std::string host;
+    std::uint16_t port = 6379;
+};
+
+// [redis]: the instances of bus.adapter / presence.adapter = "redis".
+struct RedisSettings {
+    std::vector<RedisInstanceSetting> instances;
+    std::string password;  // secret; "" for none
+};
+
 struct Config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
@@ -54,10 +68,13 @@ struct Config {
     std::int64_t drain_grace_s = 5;    // SIGTERM: seconds not-ready before sockets close with 1012
     std::string store_adapter = "sqlite";
     std::string bus_adapter = "local";
+    std::string presence_adapter = "local";
+    RedisSettings redis;
     bool sqlite_sync_full = true;
     PostgresSettings postgres;
     std::optional<std::uint32_t> node_id;  // default (SQLite only): generated once, kept in the store
-    std::string token_key;                 // default: generated once into DATA/token.key
+    std::string token_key;                 // default: token_key_file, else generated once into DATA/token.key
+    std::string token_key_file;            // the key's file, shared by a cluster's nodes
     std::string log_level = "info";
     std::string log_format = "json";  // json | text
     Limits limits;
@@ -101,6 +118,10 @@ std::string config_to_toml(const Config& c);
 
 // One `NAME=CONNINFO` entry of postgres.shards; an error message or "".
 std::string parse_pg_shard(const std::string& entry, PgShardSetting& out);
+std::string show_pg_shard(const PgShardSetting& s);
+// One `NAME=HOST:PORT` entry of redis.instances; an error message or "".
+std::string parse_redis_instance(const std::string& entry, RedisInstanceSetting& out);
+std::string show_redis_instance(const RedisInstanceSetting& r);
 
 // The [s3] settings as the signer takes them.
 s3::Bucket s3_bucket(const S3Settings& s);

@@ -89,6 +89,25 @@ std::string render_metrics(const MetricsInputs& in) {
         f.push_back(up);
     }
 
+    if (in.redis) {
+        const auto& r = *in.redis;
+        f.push_back(one("natter_redis_instances", "Redis instances configured for the bus and presence.",
+                        MetricType::Gauge, double(r.instances)));
+        f.push_back(one("natter_redis_connected_instances", "Redis instances with both connections up.",
+                        MetricType::Gauge, double(r.connected)));
+        f.push_back(one("natter_redis_reconnects_total", "Redis connections re-established after a loss.",
+                        MetricType::Counter, double(r.reconnects)));
+        f.push_back(one("natter_bus_publishes_total", "Events published on the Redis bus.", MetricType::Counter,
+                        double(r.publishes)));
+        f.push_back(one("natter_bus_dropped_publishes_total",
+                        "Events not published (instance down or stalled); the store has them, readers resync.",
+                        MetricType::Counter, double(r.dropped_publishes)));
+        f.push_back(one("natter_bus_resyncs_total", "Resubscribed channels whose sockets re-read the store.",
+                        MetricType::Counter, double(r.resyncs)));
+        f.push_back(one("natter_bus_malformed_total", "Bus payloads that did not decode (dropped).",
+                        MetricType::Counter, double(r.malformed)));
+    }
+
     f.push_back(one("natter_receipts_published_total", "Receipt notices published, one per user told.",
                     MetricType::Counter, double(s.receipts_published.load())));
     f.push_back(one("natter_presence_changes_total", "Users going online or offline, as announced.", MetricType::Counter,

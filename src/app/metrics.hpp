@@ -2,6 +2,7 @@
 // GET /metrics: the Prometheus text exposition of natterd's counters, read
 // from each layer's own statistics at scrape time.
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -10,6 +11,12 @@
 #include "chat/messaging.hpp"
 
 namespace natter {
+
+// The Redis bus and presence (cluster mode).
+struct RedisGauges {
+    std::size_t instances = 0, connected = 0;
+    std::uint64_t publishes = 0, dropped_publishes = 0, reconnects = 0, resyncs = 0, malformed = 0;
+};
 
 struct MetricsInputs {
     std::size_t connections = 0;
@@ -22,6 +29,7 @@ struct MetricsInputs {
     std::size_t watched_users = 0;       // users whose presence this node's sockets watch
     const MediaService::Stats* media = nullptr;
     std::vector<std::pair<std::string, bool>> shards;  // PostgreSQL: each shard, up or not
+    std::optional<RedisGauges> redis;
 };
 
 std::string render_metrics(const MetricsInputs& in);

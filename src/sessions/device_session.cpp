@@ -230,6 +230,16 @@ void DeviceSession::on_bus(std::shared_ptr<const BusEvent> ev, InboxRow row) {
     });
 }
 
+void DeviceSession::on_resync() {
+    on_strand([weak = weak_from_this()] {
+        auto self = weak.lock();
+        if (!self || self->closed_) return;
+        if (self->pulling_) self->dirty_ = true;
+        self->caught_up_ = false;
+        self->maybe_pull();
+    });
+}
+
 void DeviceSession::deliver(std::shared_ptr<const BusEvent> ev, InboxRow row) {
     if (closed_ || row.id <= cursor_) return;  // already pushed on this socket
     // row.prev > cursor_: an older row was not pushed yet (its event is late
@@ -409,16 +419,20 @@ void DeviceSession::handle_presence(const std::string& request_id, const json& f
             self->watching_.clear();
             for (UserId u : users) self->watching_[u] = -1;
             self->registry_.watch(self, users);
-            std::weak_ptr<DeviceSession> weak = self;
-            self->presence_->status(users, [weak, generation](std::vector<PresenceStatus> list) {
-                auto self = weak.lock();
-                if (!self) return;
-                self->on_strand([self, generation, list = std::move(list)] {
-                    if (self->closed_ || generation != self->watch_generation_) return;
-                    for (const auto& s : list)
-                        self->show_presence(s, std::make_shared<const std::string>(presence_frame(s.user, s.online, s.last_seen)));
-                });
-            });
+            self->read_presence(users);
+        });
+    });
+}
+
+void DeviceSession::read_presence(std::vector<UserId> users) {
+    std::weak_ptr<DeviceSession> weak = weak_from_this();
+    presence_->status(std::move(users), [weak, generation = watch_generation_](std::vector<PresenceStatus> list) {
+        auto self = weak.lock();
+        if (!self) return;
+        self->on_strand([self, generation, list = std::move(list)] {
+            if (self->closed_ || generation != self->watch_generation_) return;  // a newer presence frame won
+            for (const auto& s : list)
+                self->show_presence(s, std::make_shared<const std::string>(presence_frame(s.user, s.online, s.last_seen)));
         });
     });
 }
@@ -435,6 +449,10 @@ void DeviceSession::on_presence(UserId user, std::shared_ptr<const BusEvent> ev)
     on_strand([weak, user, ev = std::move(ev)] {
         auto self = weak.lock();
         if (!self || self->closed_) return;
+        if (ev->kind == BusEvent::Kind::resync) {
+            if (self->presence_ && self->watching_.count(user)) self->read_presence({user});
+            return;
+        }
         PresenceStatus s;
         s.user = user;
         s.changed_at = ev->changed_at;

@@ -49,9 +49,12 @@ public:
     void on_closed();                       // the socket is gone
     // From the bus, any thread.
     void on_bus(std::shared_ptr<const BusEvent> ev, InboxRow row);
+    // The bus may have lost events of this user: read the inbox; any thread.
+    void on_resync();
     // A frame for every socket of the user (receipt, typing); any thread.
     void on_notice(std::shared_ptr<const std::string> frame);
-    // A watched user's presence changed; any thread.
+    // A watched user's presence changed (or the bus lost its events for a
+    // while: the status is read again); any thread.
     void on_presence(UserId user, std::shared_ptr<const BusEvent> ev);
     void close(int code, std::string reason);  // any thread
     // For tests and metrics, on the strand: pushed-but-unacked messages, and
@@ -68,6 +71,8 @@ private:
     void handle_typing(const std::string& request_id, const nlohmann::json& frame);
     void handle_presence(const std::string& request_id, const nlohmann::json& frame);
     void show_presence(const PresenceStatus& s, std::shared_ptr<const std::string> frame);
+    // Reads the users' statuses and shows them (unless a newer watch list came).
+    void read_presence(std::vector<UserId> users);
     void maybe_finish_sync();  // once drained: catch up on receipts, then sync_done
     void finish_sync();
     // Errors of fire-and-forget requests come back on any thread.

@@ -74,7 +74,7 @@ void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent
         auto& devices = it->second.devices;
         if (ev->kind == BusEvent::Kind::revoke) {
             if (auto d = devices.find(ev->device); d != devices.end()) revoked = d->second.lock();
-        } else if (ev->kind == BusEvent::Kind::notice) {
+        } else if (ev->kind == BusEvent::Kind::notice || ev->kind == BusEvent::Kind::resync) {
             for (auto& [device, weak] : devices)
                 if (auto s = weak.lock()) targets.emplace_back(std::move(s), InboxRow{});
         } else {
@@ -86,6 +86,7 @@ void SessionRegistry::dispatch(UserId user, const std::shared_ptr<const BusEvent
     if (revoked) revoked->close(close_code::revoked, "credentials revoked: log in again");
     for (auto& [s, row] : targets) {
         if (ev->kind == BusEvent::Kind::notice) s->on_notice(ev->frame);
+        else if (ev->kind == BusEvent::Kind::resync) s->on_resync();
         else s->on_bus(ev, row);
     }
 }

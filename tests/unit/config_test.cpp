@@ -185,6 +185,61 @@ TEST(Config, PostgresSettingsThatCannotWorkAreNamed) {
     EXPECT_EQ(shard.conninfo, "host=10.0.0.1 port=5432");
 }
 
+TEST(Config, ClusterModeNeedsSharedStateAndASharedKey) {
+    testutil::TempDir dir;
+    auto file = write(dir, "[server]\nnode_id = 2\n[store]\nadapter = \"postgres\"\n[postgres]\nshards = [\"pg-1=host=10.0.0.1\"]\n"
+                           "[bus]\nadapter = \"redis\"\n[presence]\nadapter = \"redis\"\n"
+                           "[redis]\ninstances = [\"redis-1=10.0.0.5:6379\", \"redis-2 = cache.internal:6380\"]\npassword = \"s3cret\"\n"
+                           "[auth]\ntoken_key_file = \"/etc/natter/token.key\"\n"
+                           "[blobs]\nadapter = \"s3\"\n[s3]\nendpoint = \"http://127.0.0.1:9000\"\nbucket = \"natter\"\n"
+                           "access_key_id = \"k\"\nsecret_access_key = \"s\"\n");
+    Args a;
+    a.argv = {"natterd", "--config", file};
+    auto inv = a.load();
+    ASSERT_EQ(inv.exit_code, -1);
+    const Config c = inv.config;  // a copy: inv is loaded again below
+    EXPECT_EQ(c.bus_adapter, "redis");
+    EXPECT_EQ(c.presence_adapter, "redis");
+    ASSERT_EQ(c.redis.instances.size(), 2u);
+    EXPECT_EQ(c.redis.instances[1].name, "redis-2");
+    EXPECT_EQ(c.redis.instances[1].host, "cache.internal");
+    EXPECT_EQ(c.redis.instances[1].port, 6380);
+    EXPECT_EQ(c.token_key_file, "/etc/natter/token.key");
+    auto text = config_to_toml(c);
+    EXPECT_EQ(text.find("s3cret"), std::string::npos) << "the Redis password is a secret\n" << text;
+    EXPECT_NE(text.find("redis-1=10.0.0.5:6379"), std::string::npos) << text;
+
+    a.env = {"NATTER_REDIS_INSTANCES=a=h1:1;b=h2:2"};
+    a.argv.insert(a.argv.end(), {"--redis-instance", "x=h3:3"});
+    inv = a.load();
+    ASSERT_EQ(inv.exit_code, -1);
+    ASSERT_EQ(inv.config.redis.instances.size(), 1u) << "the flags replace the environment's list";
+    EXPECT_EQ(inv.config.redis.instances[0].host, "h3");
+
+    auto refused = [&](const std::function<void(Config&)>& change, const std::string& part) {
+        Config copy = c;
+        EXPECT_EQ(check_config(copy), "");
+        change(copy);
+        auto why = check_config(copy);
+        EXPECT_NE(why.find(part), std::string::npos) << "\"" << why << "\" should say " << part;
+    };
+    refused([](Config& c) { c.token_key_file.clear(); }, "auth.token_key_file (or auth.token_key) must be set");
+    refused([](Config& c) { c.token_key = std::string(40, 'k'); }, "auth.token_key and auth.token_key_file are both set");
+    refused([](Config& c) { c.presence_adapter = "local"; }, "presence.adapter must be \"redis\"");
+    refused([](Config& c) { c.blobs_adapter = "local"; }, "blobs.adapter must be \"s3\"");
+    refused([](Config& c) { c.store_adapter = "sqlite"; }, "store.adapter must be \"postgres\"");
+    refused([](Config& c) { c.node_id.reset(); }, "server.node_id must be set");
+    refused([](Config& c) { c.redis.instances.clear(); }, "redis.instances is needed");
+    refused([](Config& c) { c.redis.instances[1].name = "redis-1"; }, "redis.instances names \"redis-1\" twice");
+
+    RedisInstanceSetting r;
+    EXPECT_NE(parse_redis_instance("10.0.0.5:6379", r).find("must be NAME=HOST:PORT"), std::string::npos);
+    EXPECT_NE(parse_redis_instance("r=10.0.0.5", r).find("must be HOST:PORT"), std::string::npos);
+    EXPECT_NE(parse_redis_instance("r=10.0.0.5:0", r).find("1..65535"), std::string::npos);
+    EXPECT_NE(parse_redis_instance("r=10.0.0.5:99999", r).find("1..65535"), std::string::npos);
+    EXPECT_NE(parse_redis_instance("r r=h:1", r).find("instance name"), std::string::npos);
+}
+
 TEST(Config, PrintedPostgresShardsReadBackWithPasswordsRedacted) {
     testutil::TempDir dir;
     Args a;
