@@ -189,6 +189,35 @@ TEST_F(PgStoreFaults, TheHomeShardDownRefusesSendsAsUnavailableAndTheRetryGoesTh
     EXPECT_EQ(inbox_bodies(bob, b1), std::vector<std::string>{"hello"});
 }
 
+// The answer to a fan-out's outbox DELETE was lost (the home shard went
+// away just then): the row stays and the scanner does the fan-out again,
+// after the recipient has acked the message. It must not come back.
+TEST_F(PgStoreFaults, AFanOutDoneAgainAfterTheAckBringsNothingBack) {
+    UserId alice = user_where([&](UserId) { return true; });
+    UserId bob = user_where([&](UserId b) { return b != alice; });
+    add_user(alice, "alice");
+    add_user(bob, "bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto req = direct(alice, a1, bob, "once");
+    auto r = send(req);
+    ASSERT_TRUE(r.ok());
+    ASSERT_EQ(r->targets.size(), 1u);
+    std::promise<AckOutcome> acked;
+    store_->ack(bob, b1, {r->message.message_id}, kNow, [&](AckOutcome o) { acked.set_value(std::move(o)); });
+    ASSERT_EQ(acked.get_future().get().removed, 1u);
+
+    pg::Connection home_shard(servers_[home(alice, bob)]->conninfo());
+    home_shard.exec("INSERT INTO outbox(message_id, position, conversation_id, seq, target_user, skip_device, created_at) "
+                    "VALUES($1, 1, $2, $3, $4, $5, $6)",
+                    {pg::Param::id(r->message.message_id), pg::Param::text(req.conversation_id),
+                     pg::Param::i64(r->message.seq), pg::Param::id(bob), pg::Param::id(a1), pg::Param::i64(req.ts)});
+    ASSERT_GE(store_->outbox_depth(), 1u);
+    ASSERT_TRUE(eventually([&] { return store_->outbox_depth() == 0; })) << "the scanner did the fan-out again";
+    EXPECT_TRUE(inbox_bodies(bob, b1).empty()) << "an acked message came back";
+    std::lock_guard lock(mu_);
+    EXPECT_TRUE(late_.empty()) << "nothing new to announce";
+}
+
 }  // namespace
 
 namespace {

@@ -438,6 +438,13 @@ std::size_t PgStore::expire_inbox(std::int64_t cutoff, std::size_t batch) {
                            {Param::i64(cutoff), Param::i64(std::int64_t(batch - done))})
                         .i64(0, 0));
             });
+            // Fan-out markers live as long as the inbox rows they guard.
+            on(shard, [&](Connection& c) {
+                c.exec("DELETE FROM fanned_out WHERE (user_id, message_id) IN (SELECT user_id, message_id FROM fanned_out "
+                       "WHERE created_at<$1 LIMIT $2)",
+                       {Param::i64(cutoff), Param::i64(std::int64_t(batch))});
+                return 0;
+            });
         } catch (const Error& e) {
             log_event(LogLevel::warn, "pg_store.expire_deferred",
                       {{"what", "inbox"}, {"shard", config_.shards[shard].name}, {"error", e.message}});

@@ -161,6 +161,17 @@ CREATE TABLE blob_trash(
   blob_key text PRIMARY KEY,
   queued_at bigint NOT NULL);
 )sql",
+    // 2: on the user's shard, which messages were fanned out to the user: a
+    // fan-out done again (its outbox row outlived a lost answer) must not
+    // bring back inbox rows the user's devices have acked since.
+    R"sql(
+CREATE TABLE fanned_out(
+  user_id bigint NOT NULL,
+  message_id bigint NOT NULL,
+  created_at bigint NOT NULL,
+  PRIMARY KEY(user_id, message_id));
+CREATE INDEX fanned_out_age ON fanned_out(created_at);
+)sql",
 };
 
 // Any constant: the lock natterd nodes take while migrating one shard.

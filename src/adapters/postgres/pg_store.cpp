@@ -604,12 +604,18 @@ std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vec
             auto results = on(user_shard(user), [&](Connection& c) {
                 return c.pipeline({
                     Statement{"SELECT pg_advisory_xact_lock($1)", {Param::id(user)}},
+                    // The marker makes a second fan-out of the message to
+                    // this user write nothing, even where the rows of the
+                    // first were acked (deleted) since.
                     Statement{
-                        "WITH ins AS (INSERT INTO inbox(user_id, device_id, message_id, conversation_id, seq, "
+                        "WITH mark AS (INSERT INTO fanned_out(user_id, message_id, created_at) VALUES($1, $2, $14) "
+                        "ON CONFLICT DO NOTHING RETURNING 1), "
+                        "ins AS (INSERT INTO inbox(user_id, device_id, message_id, conversation_id, seq, "
                         "prev_message_id, kind, from_user, from_device, client_msg_id, to_json, body, attachment, event, "
                         "ts, created_at) "
                         "SELECT d.user_id, d.device_id, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $14 "
-                        "FROM devices d WHERE d.user_id=$1 AND NOT (d.user_id=$7 AND d.device_id=$15) ORDER BY d.device_id "
+                        "FROM devices d, mark WHERE d.user_id=$1 AND NOT (d.user_id=$7 AND d.device_id=$15) "
+                        "ORDER BY d.device_id "
                         "ON CONFLICT (user_id, device_id, message_id) DO NOTHING RETURNING inbox_id, device_id) "
                         "SELECT ins.inbox_id, ins.device_id, COALESCE((SELECT max(i.inbox_id) FROM inbox i "
                         "WHERE i.user_id=$1 AND i.device_id=ins.device_id), 0) FROM ins",
