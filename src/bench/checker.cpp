@@ -65,8 +65,13 @@ CheckReport Checker::check() const {
         r.duplicates += d.duplicates;
         r.redelivered += d.redelivered;
         for (const auto& e : d.duplicate_examples) note(r, e);
-        for (const auto& [conversation, run] : d.runs) {
+        for (const auto& [conversation, arrivals] : d.runs) {
             ++r.runs;
+            // Only this run's messages: one an earlier run left unacked
+            // comes first after a connect, legitimately, and is no gap.
+            std::vector<Arrival> run;
+            for (const auto& a : arrivals)
+                if (sent_.contains(a.message_id)) run.push_back(a);
             for (std::size_t i = 0; i < run.size(); ++i) {
                 const auto& a = run[i];
                 if (auto s = sent_.find(a.message_id); s != sent_.end() &&
