@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= $(shell nproc)
 export CCACHE_DIR ?= $(HOME)/.cache/natter-ccache
 
-.PHONY: deps configure web build run test screenshots bench clean
+.PHONY: deps configure web build run test screenshots bench cluster clean
 
 deps:
 	@scripts/deps.sh
@@ -26,6 +26,14 @@ run: configure web
 
 test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
+
+# A cluster on loopback: 2 Redis, 2 PostgreSQL shards, s3rver, 3 natterd and
+# HAProxy (scripts/cluster.sh; docs/OPERATIONS.md "Running a cluster").
+# `make cluster ARGS="--dir /tmp/c --base-port 30000"`; stop it with scripts/cluster.sh down.
+cluster: configure web
+	@cmake --build $(BUILD) -j $(JOBS) --target natterd natter
+	@NATTERD=$(abspath $(BUILD))/natterd NATTER=$(abspath $(BUILD))/natter \
+	  NATTER_BENCH=$(abspath $(BUILD))/natter-bench scripts/cluster.sh up $(ARGS)
 
 # docs/screenshots/*.png: the web client in Chromium, a scene made on a fresh natterd.
 screenshots: build
