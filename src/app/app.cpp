@@ -10,6 +10,7 @@
 #include <condition_variable>
 #include <mutex>
 #include <thread>
+#include <utility>
 
 #include <nlohmann/json.hpp>
 
@@ -122,6 +123,13 @@ struct App::Impl {
             }
             return render_metrics(in);
         };
+        presence_store->on_reset([this] {
+            {
+                std::lock_guard lock(sweeper_mu);
+                presence_reset = true;
+            }
+            sweeper_cv.notify_all();
+        });
         presence = std::make_unique<PresenceService>(*presence_store, store->ports(), *bus, *clock, config.limits,
                                                      inbox_blocking, std::to_string(node) + "-" + base64url(random_bytes(6)));
         auto media_policy = config.media;
@@ -226,14 +234,15 @@ struct App::Impl {
             auto period = std::chrono::milliseconds(std::max<std::int64_t>(100, config.limits.presence_ttl_ms / 3));
             std::unique_lock lock(sweeper_mu);
             while (!sweeper_stop) {
+                bool again = std::exchange(presence_reset, false);
                 lock.unlock();
                 try {
-                    presence->tick(registry->holders());
+                    presence->tick(registry->holders(), again);
                 } catch (const std::exception& e) {
                     log_event(LogLevel::error, "presence.tick_failed", {{"error", e.what()}});
                 }
                 lock.lock();
-                sweeper_cv.wait_for(lock, period, [this] { return sweeper_stop; });
+                sweeper_cv.wait_for(lock, period, [this] { return sweeper_stop || presence_reset; });
             }
         });
     }
@@ -334,6 +343,7 @@ struct App::Impl {
     std::mutex sweeper_mu;
     std::condition_variable sweeper_cv;
     bool sweeper_stop = false;
+    bool presence_reset = false;  // the presence store may have lost holders: heartbeat them all
     std::unique_ptr<Server> server;
 };
 

@@ -43,9 +43,16 @@ void PresenceService::disconnected(const Principal& who, const std::string& hold
     });
 }
 
-void PresenceService::tick(const std::vector<std::pair<UserId, std::string>>& holders) {
+void PresenceService::tick(const std::vector<std::pair<UserId, std::string>>& holders, bool again) {
     auto now = clock_.now_ms();
-    presence_.refresh(holders, now, limits_.presence_ttl_ms);
+    if (again) {
+        for (const auto& [user, holder] : holders)
+            presence_.heartbeat(user, holder, now, limits_.presence_ttl_ms, [this](std::optional<PresenceStatus> change) {
+                if (change) announce(*change);
+            });
+    } else {
+        presence_.refresh(holders, now, limits_.presence_ttl_ms);
+    }
     presence_.expire(now, [this](std::vector<PresenceStatus> offline) {
         for (const auto& s : offline) announce(s);
     });

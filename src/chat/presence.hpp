@@ -32,7 +32,9 @@ public:
     void disconnected(const Principal& who, const std::string& holder);
     // The node's periodic heartbeat for its open sockets, then the sweep of
     // holders whose TTL ran out (another node's, or a stuck one).
-    void tick(const std::vector<std::pair<UserId, std::string>>& holders);
+    // With `again`, every holder is heartbeaten instead (the store may have
+    // lost them: PresenceStore::on_reset), announcing who comes back online.
+    void tick(const std::vector<std::pair<UserId, std::string>>& holders, bool again = false);
 
     // Checks that `who` shares a conversation with each of `users` (itself
     // allowed); forbidden naming the first that does not. On a pool thread.

@@ -45,6 +45,12 @@ public:
     // last_seen. When several stores (nodes) expire at once, each user going
     // offline is reported by exactly one of them.
     virtual void expire(std::int64_t now, std::function<void(std::vector<PresenceStatus>)> done) = 0;
+    // `listener` runs (on any thread) when the store may have lost holders
+    // recorded earlier: a Redis instance came back, perhaps empty, or was
+    // away while sockets opened. The service then heartbeats every socket it
+    // has again (announcing who that makes online). The embedded store loses
+    // nothing and never calls it.
+    virtual void on_reset(std::function<void()> listener) {}
     // The users' statuses, in the order asked.
     virtual void status(const std::vector<UserId>& users, std::int64_t now,
                         std::function<void(std::vector<PresenceStatus>)> done) = 0;

@@ -170,6 +170,33 @@ TEST_F(ClusterTest, UsersOnDifferentNodesChatWithReceiptsPresenceAndTyping) {
     EXPECT_EQ(a->expect("presence")["status"], "online");
 }
 
+// Redis restarted empty: the nodes heartbeat their sockets again, so a user
+// still connected is online again for whoever asks, and messages flow.
+TEST_F(ClusterTest, PresenceAndPushesComeBackAfterEveryRedisRestarts) {
+    auto& c = cluster();
+    auto alice = signup(c.haproxy(), unique("alice"));
+    auto bob = signup(c.haproxy(), unique("bob"));
+    auto a = connect_synced(c.node(1), alice);
+    auto b = connect_synced(c.node(3), bob);
+    ASSERT_TRUE(a && b);
+    a->send(send_frame(bob.user_id, "before"));
+    a->expect("sent");
+    b->send({{"type", "ack"}, {"message_ids", {b->expect("message")["message_id"]}}});
+
+    c.run({"restart-redis", "1"});
+    c.run({"restart-redis", "2"});
+
+    int asked = 0;
+    EXPECT_TRUE(eventually([&] {
+        a->send({{"type", "presence"}, {"id", "w" + std::to_string(++asked)}, {"users", {bob.user_id}}});
+        auto p = a->expect("presence");
+        return p["status"] == "online";
+    }, 30s)) << "bob is still connected: online again once node 3 heartbeats him into the new Redis";
+    a->send(send_frame(bob.user_id, "after"));
+    a->expect("sent");
+    EXPECT_EQ(b->expect("message")["body"], "after");
+}
+
 TEST_F(ClusterTest, AnyNodeAcceptsAnyNodesTokens) {
     auto& c = cluster();
     auto carol = signup(c.node(2), unique("carol"));  // token minted by node 2

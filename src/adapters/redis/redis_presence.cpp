@@ -193,6 +193,24 @@ void RedisPresence::status(const std::vector<UserId>& users, std::int64_t now,
     });
 }
 
-void RedisPresence::commands_up(std::size_t instance) { load_scripts(commands(instance)); }
+void RedisPresence::commands_up(std::size_t instance) {
+    load_scripts(commands(instance));
+    // Up, or back after a loss (maybe empty, and heartbeats sent while it
+    // was away are not there): tell the service, on the delivery thread,
+    // after the scripts (queued first on this connection).
+    core_.deliver([this] {
+        std::function<void()> listener;
+        {
+            std::lock_guard lock(listener_mu_);
+            listener = reset_listener_;
+        }
+        if (listener) listener();
+    });
+}
+
+void RedisPresence::on_reset(std::function<void()> listener) {
+    std::lock_guard lock(listener_mu_);
+    reset_listener_ = std::move(listener);
+}
 
 }  // namespace natter::redis

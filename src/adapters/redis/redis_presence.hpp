@@ -18,6 +18,9 @@
 // `now` is the caller's clock (deadlines are compared with the `now` of
 // expire); the hash's own TTL (Redis' clock) is ttl + presence_retention,
 // renewed on each change, only to forget users nobody has seen for long.
+#include <mutex>
+#include <vector>
+
 #include "adapters/redis/cluster_core.hpp"
 #include "adapters/redis/scripts.hpp"
 #include "ports/presence.hpp"
@@ -35,8 +38,10 @@ public:
     void expire(std::int64_t now, std::function<void(std::vector<PresenceStatus>)> done) override;
     void status(const std::vector<UserId>& users, std::int64_t now,
                 std::function<void(std::vector<PresenceStatus>)> done) override;
+    void on_reset(std::function<void()> listener) override;
 
-    // From the commands connection as it comes up, on the I/O thread.
+    // From the commands connection as it comes up, on the I/O thread: the
+    // instance may have lost holders (see on_reset).
     void commands_up(std::size_t instance);
 
 private:
@@ -47,6 +52,8 @@ private:
     Connection& commands(std::size_t instance) { return *core_.instances[instance].commands; }
 
     RedisCluster::Core& core_;
+    std::mutex listener_mu_;
+    std::function<void()> reset_listener_;
 };
 
 }  // namespace natter::redis
