@@ -160,6 +160,12 @@ struct App::Impl {
             redis::RedisConfig rc;
             for (const auto& i : config.redis.instances) rc.instances.push_back({i.name, i.host, i.port});
             rc.password = config.redis.password;
+            // A new channel's SUBSCRIBE is not waited for: the caller may be an
+            // I/O thread holding the session registry. Its handlers get a
+            // resync once Redis confirms it (one more inbox read per user
+            // connecting to this node), rather than stall every connect on
+            // the node behind a slow Redis.
+            rc.subscribe_wait = std::chrono::milliseconds(0);
             redis = std::make_unique<redis::RedisCluster>(std::move(rc));
             if (redis->wait_connected(std::chrono::seconds(5)))
                 log_event(LogLevel::info, "redis.connected", {{"instances", config.redis.instances.size()}});

@@ -71,7 +71,9 @@ public:
     virtual ~Bus() = default;
     using Handler = std::function<void(std::shared_ptr<const BusEvent>)>;
     // The handler may run on any thread and must not block. The subscription
-    // is active when subscribe returns.
+    // is active when subscribe returns, or, on a bus that has it confirmed
+    // later (Redis, unless told to wait), the handler gets a `resync` once
+    // it is: what was published in between is in the store.
     virtual std::unique_ptr<Subscription> subscribe(Channel channel, Handler handler) = 0;
     virtual void publish(Channel channel, std::shared_ptr<const BusEvent> event) = 0;
 };
