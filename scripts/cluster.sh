@@ -36,6 +36,12 @@
 # CLUSTER_BUS=local: the nodes on the in-process bus and presence, no Redis
 # settings (Redis still runs): to compare, or with a natterd without them.
 #
+# CLUSTER_EXTRA_TOML: TOML that `up` appends to each nodeK.toml, for settings
+# this script does not write; only tables the file does not already open
+# (e.g. [limits]; not [server], [store], [postgres], [bus], [auth], ...).
+# scripts/bench-cluster.sh lifts the rate limits with it:
+#   CLUSTER_EXTRA_TOML=$'[limits]\nsend_rate = 1000000\nsend_burst = 1000000' scripts/cluster.sh up
+#
 # Binaries: $NATTERD, $NATTER, $NATTER_BENCH, default build/natterd,
 # build/natter, build/natter-bench; PostgreSQL's from $PG_BIN (default
 # /usr/lib/postgresql/15/bin). As root, PostgreSQL runs as the user
@@ -405,6 +411,9 @@ secret_access_key = "S3RVER"
 [web]
 root = "$root/web/dist"
 EOF
+      if [[ -n ${CLUSTER_EXTRA_TOML:-} ]]; then
+        printf '# From CLUSTER_EXTRA_TOML:\n%s\n' "$CLUSTER_EXTRA_TOML" >>"$DIR/node$k.toml"
+      fi
     )
   done
 }
