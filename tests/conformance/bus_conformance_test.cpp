@@ -472,6 +472,29 @@ TEST_F(RedisBusTest, AHungInstanceIsLeftAndResyncsWhenItAnswersAgain) {
     EXPECT_EQ(got.back(), 2u);
 }
 
+// Node A's publish is lost with its connection (a hung instance), while node
+// B's subscriber connection, idle, never noticed anything: when A is back,
+// it tells the channel to resync, so B's sockets read the store.
+TEST_F(RedisBusTest, APublishLostWithItsConnectionMakesItsChannelResync) {
+    auto publisher = std::make_unique<redis::RedisCluster>(redis_config(servers_));
+    ASSERT_TRUE(publisher->wait_connected(kDeadline));
+    KindCollector alice;
+    auto sub = bus().subscribe(Channel::user(on_[0]), alice.handler());
+    const auto reconnects_before = cluster_->stats().reconnects;
+    servers_[0]->pause();
+    publisher->bus().publish(Channel::user(on_[0]), message_event(1));
+    ASSERT_TRUE(eventually([&] { return publisher->stats().connected_instances == 1; })) << "command_timeout";
+    servers_[0]->resume();
+    ASSERT_TRUE(publisher->wait_connected(kDeadline));
+    ASSERT_TRUE(alice.wait_for(0)) << "the channel was told to read the store";
+    EXPECT_EQ(cluster_->stats().reconnects, reconnects_before) << "not from the subscriber's own reconnect";
+    // And the channel works as before.
+    publisher->bus().publish(Channel::user(on_[0]), message_event(2));
+    ASSERT_TRUE(alice.wait_for(2));
+    sub.reset();
+    publisher.reset();
+}
+
 TEST_F(RedisBusTest, TwoNodesShareChannels) {
     auto other_node = std::make_unique<redis::RedisCluster>(redis_config(servers_));
     ASSERT_TRUE(other_node->wait_connected(kDeadline));

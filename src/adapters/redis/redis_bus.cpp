@@ -3,6 +3,7 @@
 #include <atomic>
 #include <chrono>
 #include <deque>
+#include <unordered_set>
 
 #include "adapters/redis/bus_codec.hpp"
 #include "obs/log.hpp"
@@ -48,6 +49,15 @@ struct RedisBus::Side {
     std::unordered_map<std::string, std::deque<std::shared_ptr<ChannelState>>> awaiting;
     std::size_t pending_publishes = 0;
     std::uint64_t dropped_while_down = 0;
+    // The channels of the publishes written and not answered, in order
+    // (Redis answers in order): a connection lost with some outstanding
+    // cannot tell whether they went out.
+    std::deque<std::string> in_flight;
+    // Channels whose events may not have gone out (dropped, or lost with
+    // the connection): once the connection is back, each gets a resync
+    // event, so the sockets listening on it on other nodes read the store.
+    std::unordered_set<std::string> to_resync;
+    bool resync_overflow = false;  // more than kMaxResync: some are not told
 };
 
 class RedisBus::Sub final : public Subscription {
@@ -262,18 +272,30 @@ void RedisBus::publish(Channel channel, std::shared_ptr<const BusEvent> event) {
     });
 }
 
+namespace {
+constexpr std::size_t kMaxResync = 100000;  // channels remembered per instance for a resync
+}
+
+void RedisBus::missed(Side& side, const std::string& channel) {
+    if (side.to_resync.size() < kMaxResync) side.to_resync.insert(channel);
+    else side.resync_overflow = true;
+}
+
 void RedisBus::send_publish(std::size_t instance, const std::string& channel, const std::string& payload) {
     auto& side = *sides_[instance];
     const char* argv[] = {"PUBLISH", channel.data(), payload.data()};
     const std::size_t lens[] = {7, channel.size(), payload.size()};
-    // Down or stalled: the store has the data, and subscribers get a resync.
+    // Down or stalled: the store has the data, and the channel gets a resync
+    // once the connection is back.
     if (side.pending_publishes >= core_.config.max_pending_publishes ||
         !side.commands->command_raw(3, argv, lens, &RedisBus::on_publish_reply, &side)) {
         core_.counters.dropped_publishes.fetch_add(1, std::memory_order_relaxed);
         ++side.dropped_while_down;
+        missed(side, channel);
         return;
     }
     ++side.pending_publishes;
+    side.in_flight.push_back(channel);
     side.commands->expect(1);
     core_.counters.publishes.fetch_add(1, std::memory_order_relaxed);
 }
@@ -281,15 +303,35 @@ void RedisBus::send_publish(std::size_t instance, const std::string& channel, co
 void RedisBus::on_publish_reply(redisAsyncContext*, void* reply, void* privdata) {
     auto& side = *static_cast<Side*>(privdata);
     if (side.pending_publishes > 0) --side.pending_publishes;
+    if (!side.in_flight.empty()) {
+        // nullptr: the connection went with this publish unanswered.
+        if (!reply) side.bus->missed(side, side.in_flight.front());
+        side.in_flight.pop_front();
+    }
     if (reply) side.commands->replied();
 }
 
 void RedisBus::commands_up(std::size_t instance) {
     auto& side = *sides_[instance];
-    if (side.dropped_while_down == 0) return;
-    log_event(LogLevel::warn, "redis.publishes_dropped",
-              {{"instance", side.commands->settings().instance}, {"count", side.dropped_while_down}});
+    if (side.dropped_while_down > 0 || !side.to_resync.empty())
+        log_event(LogLevel::warn, "redis.publishes_dropped",
+                  {{"instance", side.commands->settings().instance}, {"count", side.dropped_while_down},
+                   {"channels_resynced", side.to_resync.size()}, {"channels_not_told", side.resync_overflow}});
+    if (side.resync_overflow)
+        log_event(LogLevel::error, "redis.resync_overflow",
+                  {{"instance", side.commands->settings().instance},
+                   {"hint", "more channels missed events than are remembered: their sockets catch up at their next "
+                            "message or reconnect"}});
     side.dropped_while_down = 0;
+    side.resync_overflow = false;
+    // Tell every channel that may have missed an event to read the store.
+    auto channels = std::move(side.to_resync);
+    side.to_resync.clear();
+    if (channels.empty()) return;
+    BusEvent resync;
+    resync.kind = BusEvent::Kind::resync;
+    const auto payload = encode_bus_event(resync);
+    for (const auto& channel : channels) send_publish(instance, channel, payload);
 }
 
 void RedisBus::dispatch(const ChannelState& channel, const std::shared_ptr<const BusEvent>& event) {

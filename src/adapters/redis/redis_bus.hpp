@@ -60,6 +60,7 @@ private:
     void unwant(const std::shared_ptr<ChannelState>& channel);
     void send_subscribe(Side& side, const std::vector<std::shared_ptr<ChannelState>>& channels);
     void send_publish(std::size_t instance, const std::string& channel, const std::string& payload);
+    void missed(Side& side, const std::string& channel);  // its event may not have gone out
     void confirmed(Side& side, std::string_view channel);
     void received(Side& side, std::string_view channel, std::string_view payload);
     static void on_subscriber_reply(redisAsyncContext* ac, void* reply, void* privdata);
