@@ -218,6 +218,43 @@ TEST_F(PgStoreFaults, AFanOutDoneAgainAfterTheAckBringsNothingBack) {
     EXPECT_TRUE(late_.empty()) << "nothing new to announce";
 }
 
+// The markers go with the sweep once no outbox row could redo their
+// fan-out; one waiting in the outbox keeps its message's and later ones.
+TEST_F(PgStoreFaults, FanOutMarkersGoOnceNoOutboxRowCanNeedThem) {
+    // A store whose scanner does not run during the test: the outbox row
+    // below stays until the test removes it.
+    pg::PgStoreConfig config;
+    for (std::size_t i = 0; i < servers_.size(); ++i)
+        config.shards.push_back({"pg-" + std::to_string(i + 1), servers_[i]->conninfo()});
+    config.outbox_scan = std::chrono::hours(1);
+    store_ = std::make_unique<pg::PgStore>(std::move(config));
+    UserId alice = user_where([&](UserId) { return true; });
+    UserId bob = user_where([&](UserId b) { return b != alice; });
+    add_user(alice, "alice");
+    add_user(bob, "bob");
+    auto a1 = add_device(alice), b1 = add_device(bob);
+    auto first = direct(alice, a1, bob, "first");
+    auto r1 = send(first);
+    ASSERT_TRUE(r1.ok());
+    ASSERT_TRUE(send(direct(alice, a1, bob, "second")).ok());
+    pg::Connection bob_shard(servers_[user_shard(bob)]->conninfo());
+    auto markers = [&] { return bob_shard.exec("SELECT count(*) FROM fanned_out WHERE user_id=$1", {pg::Param::id(bob)}).i64(0, 0); };
+    ASSERT_EQ(markers(), 2);
+
+    // An outbox row of the first message still waits: both markers stay.
+    pg::Connection home_shard(servers_[home(alice, bob)]->conninfo());
+    home_shard.exec("INSERT INTO outbox(message_id, position, conversation_id, seq, target_user, skip_device, created_at) "
+                    "VALUES($1, 1, $2, $3, $4, $5, $6)",
+                    {pg::Param::id(r1->message.message_id), pg::Param::text(first.conversation_id),
+                     pg::Param::i64(r1->message.seq), pg::Param::id(bob), pg::Param::id(a1), pg::Param::i64(first.ts)});
+    store_->expire_inbox(0, 500);  // no inbox row is old enough: only markers may go
+    EXPECT_EQ(markers(), 2);
+    home_shard.exec("DELETE FROM outbox");  // its fan-out done
+    store_->expire_inbox(0, 500);
+    EXPECT_EQ(markers(), 0);
+    EXPECT_EQ(inbox_bodies(bob, b1), (std::vector<std::string>{"first", "second"})) << "the rows themselves stay";
+}
+
 }  // namespace
 
 namespace {

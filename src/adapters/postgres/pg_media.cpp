@@ -17,6 +17,7 @@
 // A shard that does not answer leaves its own rows for a later sweep; a
 // check that a shard cannot answer deletes nothing it would have covered.
 #include <algorithm>
+#include <chrono>
 #include <map>
 #include <mutex>
 #include <optional>
@@ -424,6 +425,21 @@ void PgStore::forget_trash(const std::vector<std::string>& keys) {
 
 std::size_t PgStore::expire_inbox(std::int64_t cutoff, std::size_t batch) {
     std::size_t done = 0;
+    // A fan-out marker matters only while its message's outbox row may still
+    // make a fan-out run again: markers older than the oldest outbox row on
+    // every shard (and than ten minutes, for sends committing right now)
+    // can go. With a shard not answering, only those past `cutoff`.
+    std::int64_t markers_before = std::chrono::duration_cast<std::chrono::milliseconds>(
+                                      std::chrono::system_clock::now().time_since_epoch()).count() - 10 * 60 * 1000;
+    for (std::size_t shard = 0; shard < pools_.size(); ++shard) {
+        try {
+            auto oldest = on(shard, [&](Connection& c) { return c.exec("SELECT min(created_at) FROM outbox"); });
+            if (!oldest.is_null(0, 0)) markers_before = std::min(markers_before, oldest.i64(0, 0));
+        } catch (const Error&) {
+            markers_before = std::min(markers_before, cutoff);
+            break;
+        }
+    }
     for (std::size_t shard = 0; shard < pools_.size() && done < batch; ++shard) {
         try {
             // A device's rows are on its user's shard, beside the device.
@@ -438,13 +454,17 @@ std::size_t PgStore::expire_inbox(std::int64_t cutoff, std::size_t batch) {
                            {Param::i64(cutoff), Param::i64(std::int64_t(batch - done))})
                         .i64(0, 0));
             });
-            // Fan-out markers live as long as the inbox rows they guard.
-            on(shard, [&](Connection& c) {
-                c.exec("DELETE FROM fanned_out WHERE (user_id, message_id) IN (SELECT user_id, message_id FROM fanned_out "
-                       "WHERE created_at<$1 LIMIT $2)",
-                       {Param::i64(cutoff), Param::i64(std::int64_t(batch))});
-                return 0;
-            });
+            // One marker per recipient per message: batches until one comes
+            // back short (nodes sweeping at once skip each other's rows).
+            for (int round = 0; round < 1000; ++round) {
+                auto gone = on(shard, [&](Connection& c) {
+                    return c.exec("DELETE FROM fanned_out WHERE (user_id, message_id) IN (SELECT user_id, message_id "
+                                  "FROM fanned_out WHERE created_at<$1 LIMIT $2 FOR UPDATE SKIP LOCKED)",
+                                  {Param::i64(markers_before), Param::i64(std::int64_t(batch))})
+                        .affected();
+                });
+                if (gone < std::int64_t(batch)) break;
+            }
         } catch (const Error& e) {
             log_event(LogLevel::warn, "pg_store.expire_deferred",
                       {{"what", "inbox"}, {"shard", config_.shards[shard].name}, {"error", e.message}});
