@@ -1,6 +1,7 @@
 #include "app/app.hpp"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -178,10 +179,13 @@ struct App::Impl {
             bus = &redis->bus();
             auto token = load_or_create_key(fs::path(config.data_dir) / "node.owner");
             lease = redis->claim_node(std::to_string(*config.node_id), token, std::chrono::seconds(10), [this] {
+                // Two nodes with one id can mint the same message id: this
+                // one stops at once (no grace: SIGINT), and exits with 2.
                 log_event(LogLevel::error, "node.lease_lost",
                           {{"node_id", *config.node_id},
-                           {"hint", "another natterd runs with this server.node_id: this node reports not ready"}});
+                           {"hint", "another natterd runs with this server.node_id: this node stops; give each node its own id"}});
                 lease_lost = true;
+                ::kill(::getpid(), SIGINT);
             });
         } else {
             local_bus = std::make_unique<localbus::LocalBus>();
@@ -408,5 +412,6 @@ const Config& App::config() const { return impl_->config; }
 MessagingService& App::messaging() { return *impl_->messaging; }
 SessionRegistry& App::registry() { return *impl_->registry; }
 std::size_t App::connections() const { return impl_->server->connections(); }
+bool App::lease_lost() const { return impl_->lease_lost.load(); }
 
 }  // namespace natter

@@ -37,6 +37,8 @@ public:
     void seed_users(const SeedUsers& seed, std::ostream& out);  // one retention sweep, as the background sweeper does it
     SessionRegistry& registry();
     std::size_t connections() const;
+    // Cluster mode: another natterd took this node's node_id lease (it stops).
+    bool lease_lost() const;
 
 private:
     struct Impl;

@@ -55,6 +55,11 @@ int main(int argc, char** argv, char** envp) {
                           {{"signal", sig == SIGTERM ? "SIGTERM" : "SIGINT"}, {"grace_s", config.drain_grace_s}});
         app.drain(sig == SIGTERM ? std::chrono::seconds(config.drain_grace_s) : std::chrono::seconds(0));
         natter::log_event(natter::LogLevel::info, "stopped", {});
+        if (app.lease_lost()) {
+            std::cerr << "natterd: another natterd holds server.node_id " << *config.node_id
+                      << ": give each node its own id\n";
+            return 2;  // a setting to fix: not restarted by deploy/natterd.service
+        }
     } catch (const std::exception& e) {
         std::cerr << "natterd: " << e.what() << "\n";
         return 1;

@@ -209,6 +209,16 @@ TEST_F(ClusterTest, AnyNodeAcceptsAnyNodesTokens) {
 TEST_F(ClusterTest, ASecondNodeWithARunningNodesIdIsRefused) {
     auto& c = cluster();
     testutil::TempDir data;
+    // Node 1 holds its lease (after a Redis restart it takes it back within
+    // a refresh: until then a twin could take it first).
+    auto lease_held = [&] {
+        for (const char* redis : {"REDIS1_PORT", "REDIS2_PORT"}) {
+            CliProcess cli("/usr/bin/redis-cli", {"-p", c.var(redis), "EXISTS", "node:1"}, {});
+            if (cli.wait(10s) == 0 && cli.out().find('1') != std::string::npos) return true;
+        }
+        return false;
+    };
+    ASSERT_TRUE(eventually(lease_held, 30s));
     // Node 1's settings, another data directory: another owner of node_id 1.
     CliProcess twin(NATTERD_PATH, {"--config", c.var("NODE_CONFIG_1"), "--data", data.path().string(), "--listen", "127.0.0.1:0"},
                     {});
