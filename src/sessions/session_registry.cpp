@@ -6,6 +6,20 @@
 
 namespace natter {
 
+SessionRegistry::~SessionRegistry() {
+    std::vector<std::unique_ptr<Subscription>> drop;
+    {
+        std::lock_guard lock(mu_);
+        for (auto& [user, entry] : users_)
+            if (entry.subscription) drop.push_back(std::move(entry.subscription));
+        for (auto& [user, entry] : watched_)
+            if (entry.subscription) drop.push_back(std::move(entry.subscription));
+    }
+    // Each one waits for its handler if it is running; after the last,
+    // no handler runs or will.
+    drop.clear();
+}
+
 void SessionRegistry::attach(const std::shared_ptr<DeviceSession>& session) {
     const auto who = session->principal();
     std::shared_ptr<DeviceSession> replaced;

@@ -18,6 +18,9 @@ class DeviceSession;
 class SessionRegistry {
 public:
     explicit SessionRegistry(Bus& bus) : bus_(bus) {}
+    // Unsubscribes everything before the maps go: a bus handler running
+    // now on another thread (another user's event) must not find them freed.
+    ~SessionRegistry();
     // Adds the session, subscribed when this returns. An older session of the
     // same device is closed with 4002.
     void attach(const std::shared_ptr<DeviceSession>& session);
