@@ -602,7 +602,11 @@ std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vec
             // one committed later, and each row names the device's previous
             // row for the sockets' gap check. One round trip (a pipeline).
             auto results = on(user_shard(user), [&](Connection& c) {
+                // READ COMMITTED named, not inherited: under a role or
+                // database default of REPEATABLE READ the insert's snapshot
+                // would be the lock statement's, taken before the lock.
                 return c.pipeline({
+                    Statement{"BEGIN ISOLATION LEVEL READ COMMITTED", {}},
                     Statement{"SELECT pg_advisory_xact_lock($1)", {Param::id(user)}},
                     // The marker makes a second fan-out of the message to
                     // this user write nothing, even where the rows of the
@@ -624,9 +628,10 @@ std::vector<InboxTarget> PgStore::fan_out(const StoredMessage& m, const std::vec
                          Param::id(m.from_device), Param::text(m.client_msg_id), Param::text(m.to_json),
                          text_or_null(m.body), text_or_null(m.attachment_json), text_or_null(m.event_json),
                          Param::i64(m.ts), Param::id(skip_device)}},
+                    Statement{"COMMIT", {}},
                 });
             });
-            const auto& rows = results.at(1);
+            const auto& rows = results.at(2);
             std::vector<InboxTarget> mine;
             for (int i = 0; i < rows.size(); ++i)
                 mine.push_back(InboxTarget{user, rows.id(i, 1), rows.i64(i, 0), rows.i64(i, 2)});
