@@ -463,7 +463,8 @@ EOF
 defaults
     mode http
     log global
-    option httplog
+    # httplog's fields with the path only: the ticket in ?ticket= stays out of the log
+    log-format "%ci:%cp [%tr] %ft %b/%s %TR/%Tw/%Tc/%Tr/%Ta %ST %B %CC %CS %tsc %ac/%fc/%bc/%sc/%rc %sq/%bq %hr %hs %{+Q}HM %{+Q}HPO"
     option dontlognull
     option forwardfor
     option redispatch
