@@ -28,10 +28,11 @@ test: build
 	cd $(BUILD) && ctest --output-on-failure -j $(JOBS) $(CTEST_ARGS)
 
 # A cluster on loopback: 2 Redis, 2 PostgreSQL shards, s3rver, 3 natterd and
-# HAProxy (scripts/cluster.sh; docs/OPERATIONS.md "Running a cluster").
+# HAProxy (scripts/cluster.sh; docs/OPERATIONS.md "Running a cluster"); builds
+# natter-bench too, for load through HAProxy.
 # `make cluster ARGS="--dir /tmp/c --base-port 30000"`; stop it with scripts/cluster.sh down.
 cluster: configure web
-	@cmake --build $(BUILD) -j $(JOBS) --target natterd natter
+	@cmake --build $(BUILD) -j $(JOBS) --target natterd natter natter-bench
 	@NATTERD=$(abspath $(BUILD))/natterd NATTER=$(abspath $(BUILD))/natter \
 	  NATTER_BENCH=$(abspath $(BUILD))/natter-bench scripts/cluster.sh up $(ARGS)
 

@@ -733,7 +733,7 @@ cmd_status() {
     if alive "node$k"; then
       case $(http_code "http://127.0.0.1:$p/readyz") in
         200) state="ready (/readyz 200)" ;;
-        503) state="not ready (/readyz 503: draining, or its store does not answer)"; bad=1 ;;
+        503) state="not ready (/readyz 503: draining, or its store does not answer; see its log)"; bad=1 ;;
         000) state="runs, does not answer"; bad=1 ;;
         *) state="runs, /readyz $(http_code "http://127.0.0.1:$p/readyz")"; bad=1 ;;
       esac
@@ -919,7 +919,7 @@ esac
 
 # Every other command: the cluster of --dir, $CLUSTER_DIR, or the last `up` that made its own dir.
 if [[ -z $DIR_ARG ]]; then
-  [[ -f $POINTER ]] || die "which cluster? give --dir DIR (or CLUSTER_DIR); no cluster started by make cluster runs"
+  [[ -f $POINTER ]] || die "which cluster? give --dir DIR (or CLUSTER_DIR): only a cluster that \`up\` started in a temp dir of its own is found without it"
   DIR_ARG=$(cat "$POINTER")
 fi
 set_dir "$DIR_ARG"
