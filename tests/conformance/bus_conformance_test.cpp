@@ -23,6 +23,7 @@
 #include "adapters/redis/redis_cluster.hpp"
 #include "core/hash_ring.hpp"
 #include "ports/bus.hpp"
+#include "redis_test_config.hpp"
 #include "support/redis_server.hpp"
 
 namespace {
@@ -43,16 +44,7 @@ const BusFactory kLocalBus{"local", [] { return std::make_unique<localbus::Local
 // Redis: `n` real servers, and a cluster on them that the bus owns, so a test
 // gets a fresh keyspace and fresh connections. Short retry and timeout
 // settings keep the fault tests quick.
-redis::RedisConfig redis_config(const std::vector<std::unique_ptr<test::RedisServer>>& servers) {
-    redis::RedisConfig c;
-    for (std::size_t i = 0; i < servers.size(); ++i)
-        c.instances.push_back({"r" + std::to_string(i), servers[i]->host(), servers[i]->port()});
-    c.reconnect_min = std::chrono::milliseconds(20);
-    c.reconnect_max = std::chrono::milliseconds(200);
-    c.connect_timeout = std::chrono::milliseconds(500);
-    c.command_timeout = std::chrono::milliseconds(500);
-    return c;
-}
+using test::redis_config;
 
 class OwnedRedisBus final : public Bus {
 public:

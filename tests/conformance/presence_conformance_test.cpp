@@ -24,6 +24,7 @@
 #include "adapters/localpresence/local_presence.hpp"
 #include "adapters/redis/redis_cluster.hpp"
 #include "ports/presence.hpp"
+#include "redis_test_config.hpp"
 #include "support/redis_server.hpp"
 
 namespace {
@@ -53,16 +54,7 @@ private:
     localpresence::LocalPresence store_;
 };
 
-redis::RedisConfig redis_config(const std::vector<std::unique_ptr<test::RedisServer>>& servers) {
-    redis::RedisConfig c;
-    for (std::size_t i = 0; i < servers.size(); ++i)
-        c.instances.push_back({"r" + std::to_string(i), servers[i]->host(), servers[i]->port()});
-    c.reconnect_min = std::chrono::milliseconds(20);
-    c.reconnect_max = std::chrono::milliseconds(200);
-    c.connect_timeout = std::chrono::milliseconds(500);
-    c.command_timeout = std::chrono::milliseconds(500);
-    return c;
-}
+using test::redis_config;
 
 class RedisBackend final : public PresenceBackend {
 public:
