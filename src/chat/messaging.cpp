@@ -166,6 +166,11 @@ void MessagingService::publish(const SendOutcome& out) {
         ev->inbox.push_back(InboxRow{t.device, t.inbox_id, t.prev_inbox_id});
     }
     for (UserId u : order) bus_.publish(Channel::user(u), per_user[u]);
+    if (!out.resync_users.empty()) {
+        auto resync = std::make_shared<BusEvent>();
+        resync->kind = BusEvent::Kind::resync;
+        for (UserId u : out.resync_users) bus_.publish(Channel::user(u), resync);
+    }
 }
 
 void MessagingService::ack(const Principal& who, std::vector<MessageId> ids, std::function<void()> done) {

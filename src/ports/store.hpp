@@ -127,6 +127,10 @@ struct SendOutcome {
     StoredMessage message;
     bool duplicate = false;            // a retry: the first send's result, nothing new written
     std::vector<InboxTarget> targets;  // recipients' devices first, then the sender's other devices
+    // A fan-out done again found rows already there for these users (the
+    // first one's answer was lost, so nobody announced them): their
+    // sockets should read their inboxes (a resync on their channels).
+    std::vector<UserId> resync_users;
 };
 
 // A receipt watermark that moved: `by` has everything of the conversation up

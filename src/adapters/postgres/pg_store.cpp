@@ -580,7 +580,12 @@ void PgStore::retry_conversation(std::size_t shard, const std::string& conversat
         SendOutcome out;
         out.message = m;
         out.targets = fan_out(m, targets, skip, &failed);
-        if (!out.targets.empty()) deliver_late(out);
+        for (UserId u : targets) {
+            bool wrote = std::any_of(out.targets.begin(), out.targets.end(), [&](const InboxTarget& t) { return t.user == u; });
+            bool lost = std::find(failed.begin(), failed.end(), u) != failed.end();
+            if (!wrote && !lost) out.resync_users.push_back(u);
+        }
+        if (!out.targets.empty() || !out.resync_users.empty()) deliver_late(out);
     }
 }
 
