@@ -7,6 +7,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <stdexcept>
 #include <condition_variable>
 #include <mutex>
@@ -143,7 +144,16 @@ struct App::Impl {
         sweeper = std::make_unique<RetentionSweeper>(*store->ports().retention, *clock, config.retention);
         web = std::make_unique<StaticFiles>(config.web_root);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
-        server = std::make_unique<Server>(ServerConfig{config.host, config.port, threads},
+        ServerConfig server_config{config.host, config.port, threads};
+        {
+            std::istringstream list(config.allowed_origins);
+            for (std::string origin; std::getline(list, origin, ',');) {
+                origin.erase(0, origin.find_first_not_of(' '));
+                origin.erase(origin.find_last_not_of(' ') + 1);
+                if (!origin.empty()) server_config.allowed_origins.push_back(origin);
+            }
+        }
+        server = std::make_unique<Server>(std::move(server_config),
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
                                                      presence.get(), blob_endpoint, web.get()});
         // Last: nothing after it may throw while the check runs.

@@ -1,5 +1,8 @@
 #include "core/url.hpp"
 
+#include <algorithm>
+#include <cctype>
+
 namespace natter {
 
 namespace {
@@ -57,6 +60,25 @@ std::map<std::string, std::string> parse_query(std::string_view q) {
         q.remove_prefix(amp + 1);
     }
     return out;
+}
+
+namespace {
+bool same_text(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+           });
+}
+}  // namespace
+
+bool origin_allowed(std::string_view origin, std::string_view host, const std::vector<std::string>& allowed) {
+    if (origin.empty()) return true;
+    for (std::string_view scheme : {"http://", "https://"})
+        if (!host.empty() && origin.size() == scheme.size() + host.size() && same_text(origin.substr(0, scheme.size()), scheme) &&
+            same_text(origin.substr(scheme.size()), host))
+            return true;
+    for (const auto& a : allowed)
+        if (same_text(origin, a)) return true;
+    return false;
 }
 
 }  // namespace natter

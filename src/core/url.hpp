@@ -4,6 +4,7 @@
 #include <map>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace natter {
 
@@ -13,5 +14,12 @@ std::string url_decode(std::string_view s);
 std::string url_encode(std::string_view s, bool keep_slash = false);
 // key=value pairs split on '&', both decoded; the first of a repeated key wins.
 std::map<std::string, std::string> parse_query(std::string_view query);
+
+// Whether a WebSocket upgrade's Origin header may open a socket: absent
+// (not a browser), the request's own Host under http or https (the page
+// natterd or its proxy served), or one of `allowed` ("https://app.example.com",
+// compared without case). A browser always sends Origin, so a page of
+// another site cannot ride its visitor's ticket or cookies into a socket.
+bool origin_allowed(std::string_view origin, std::string_view host, const std::vector<std::string>& allowed);
 
 }  // namespace natter

@@ -248,6 +248,10 @@ private:
         auto q = target.find('?');
         if (target.substr(0, q) != "/v1/ws")
             return reply(error_response(err(Code::not_found, "no such endpoint")), req.version(), false);
+        if (!origin_allowed(req[http::field::origin], req[http::field::host], shared_.allowed_origins))
+            return reply(error_response(err(Code::forbidden, "this page's origin may not open a socket here "
+                                                              "(server.allowed_origins)")),
+                         req.version(), false);
         // Handshakes in flight count too, or a burst of them would overshoot the limit.
         if (shared_.websockets.load() + shared_.upgrading.fetch_add(1) >= shared_.deps.limits.max_connections) {
             shared_.upgrading--;
@@ -325,7 +329,9 @@ private:
 
 struct Server::Impl {
     Impl(ServerConfig c, ServerDeps d)
-        : config(std::move(c)), shared(std::move(d)), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {}
+        : config(std::move(c)), shared(std::move(d)), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {
+        shared.allowed_origins = config.allowed_origins;
+    }
 
     void accept() {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {

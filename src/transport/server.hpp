@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "chat/accounts.hpp"
 #include "chat/messaging.hpp"
@@ -25,6 +26,9 @@ struct ServerConfig {
     std::uint16_t port = 8080;  // 0: any free port
     std::size_t io_threads = 2;
     std::chrono::milliseconds close_grace{2000};  // stop(): how long sockets get to close cleanly
+    // Browser origins, besides the server's own, whose pages may open a
+    // WebSocket (core/url.hpp origin_allowed).
+    std::vector<std::string> allowed_origins;
 };
 
 // What the transport calls into.

@@ -162,5 +162,33 @@ TEST(Limits, AReaderThatDoesNotDrainIsClosed4008AndKeepsItsInbox) {
     EXPECT_EQ(received, 10);
 }
 
+// A browser page of another site must not open a socket with its
+// visitor's credentials: the upgrade's Origin is the server's own, one of
+// server.allowed_origins, or absent (not a browser).
+TEST(Origins, OnlyTheServersOwnOrAnAllowedBrowserOriginOpensASocket) {
+    TestServer s([](Config& c) { c.allowed_origins = "https://app.example.com, http://localhost:5173"; });
+    auto alice = signup(s.port(), "alice");
+    const std::string host = "127.0.0.1:" + std::to_string(s.port());
+    auto upgrade = [&](const std::string& origin) {
+        std::vector<std::pair<std::string, std::string>> h = {
+            {"Host", host}, {"Connection", "Upgrade"}, {"Upgrade", "websocket"},
+            {"Sec-WebSocket-Key", "dGhlIHNhbXBsZSBub25jZQ=="}, {"Sec-WebSocket-Version", "13"},
+            {"Authorization", "Bearer " + alice.access_token}};
+        if (!origin.empty()) h.emplace_back("Origin", origin);
+        return http_raw(s.port(), "GET", "/v1/ws?user=" + alice.user_id, "", h);
+    };
+    EXPECT_EQ(upgrade("").status, 101) << "no Origin: not a browser";
+    EXPECT_EQ(upgrade("http://" + host).status, 101) << "the page natterd served";
+    EXPECT_EQ(upgrade("https://" + host).status, 101) << "the same page behind a TLS proxy";
+    EXPECT_EQ(upgrade("https://app.example.com").status, 101);
+    EXPECT_EQ(upgrade("HTTP://LOCALHOST:5173").status, 101) << "origins compare without case";
+    for (const std::string origin : {"https://evil.example", "null", "https://app.example.com.evil.example",
+                                     "http://127.0.0.1:1"}) {
+        auto refused = upgrade(origin);
+        EXPECT_EQ(refused.status, 403) << origin;
+        EXPECT_EQ(refused.body["error"]["code"], "forbidden") << origin;
+    }
+}
+
 }  // namespace
 }  // namespace natter::test
