@@ -68,7 +68,8 @@ private:
 const BusFactory kRedis1{"redis1", [] { return std::make_unique<OwnedRedisBus>(1); }};
 const BusFactory kRedis2{"redis2", [] { return std::make_unique<OwnedRedisBus>(2); }};
 
-// Records the message ids of the events a subscriber was handed.
+// Records the message ids of the events a subscriber was handed (a resync,
+// which names no message, as 0).
 class Collector {
 public:
     Bus::Handler handler() {
@@ -335,31 +336,6 @@ protected:
     UserId on_[2] = {0, 0};  // a user on instance r0, one on r1
 };
 
-// Records what a subscriber was handed: resyncs as 0, messages by id.
-class KindCollector {
-public:
-    Bus::Handler handler() {
-        return [this](std::shared_ptr<const BusEvent> e) {
-            std::lock_guard lock(mu_);
-            got_.push_back(e->kind == BusEvent::Kind::resync ? 0 : e->message_id);
-            cv_.notify_all();
-        };
-    }
-    bool wait_for(MessageId id) {
-        std::unique_lock lock(mu_);
-        return cv_.wait_for(lock, kDeadline, [&] { return std::find(got_.begin(), got_.end(), id) != got_.end(); });
-    }
-    std::vector<MessageId> got() {
-        std::lock_guard lock(mu_);
-        return got_;
-    }
-
-private:
-    std::mutex mu_;
-    std::condition_variable cv_;
-    std::vector<MessageId> got_;
-};
-
 // Polls `condition` until it holds or the deadline passes.
 bool eventually(const std::function<bool()>& condition) {
     const auto until = std::chrono::steady_clock::now() + kDeadline;
@@ -373,7 +349,7 @@ bool eventually(const std::function<bool()>& condition) {
 TEST_F(RedisBusTest, ARestartedInstanceResyncsItsChannelsAndDeliversAgain) {
     for (int round = 0; round < 2; ++round) {
         SCOPED_TRACE(round == 0 ? "stop" : "kill");
-        KindCollector down, up;
+        Collector down, up;
         auto sub_down = bus().subscribe(Channel::user(on_[0]), down.handler());
         auto sub_up = bus().subscribe(Channel::user(on_[1]), up.handler());
         const auto before = cluster_->stats();
@@ -381,14 +357,14 @@ TEST_F(RedisBusTest, ARestartedInstanceResyncsItsChannelsAndDeliversAgain) {
         else servers_[0]->kill();
         ASSERT_TRUE(eventually([&] { return cluster_->stats().connected_instances == 1; }));
         servers_[0]->start();
-        ASSERT_TRUE(down.wait_for(0)) << "no resync";
+        ASSERT_TRUE(down.wait_for_id(0)) << "no resync";
         ASSERT_TRUE(cluster_->wait_connected(kDeadline));
         publish(on_[0], 7);
         publish(on_[1], 8);
-        ASSERT_TRUE(down.wait_for(7));
-        ASSERT_TRUE(up.wait_for(8));
-        EXPECT_EQ(down.got(), (std::vector<MessageId>{0, 7}));
-        EXPECT_EQ(up.got(), std::vector<MessageId>{8});  // its instance never went
+        ASSERT_TRUE(down.wait_for_id(7));
+        ASSERT_TRUE(up.wait_for_id(8));
+        EXPECT_EQ(down.ids(), (std::vector<MessageId>{0, 7}));
+        EXPECT_EQ(up.ids(), std::vector<MessageId>{8});  // its instance never went
         const auto after = cluster_->stats();
         EXPECT_EQ(after.reconnects - before.reconnects, 2u);  // r0's subscriber and commands connections
         EXPECT_EQ(after.resyncs - before.resyncs, 1u);
@@ -396,7 +372,7 @@ TEST_F(RedisBusTest, ARestartedInstanceResyncsItsChannelsAndDeliversAgain) {
 }
 
 TEST_F(RedisBusTest, MalformedPayloadsAreDroppedAndTheBusGoesOn) {
-    KindCollector alice;
+    Collector alice;
     auto sub = bus().subscribe(Channel::user(on_[1]), alice.handler());
     auto good = redis::encode_bus_event(*message_event(5));
     const std::vector<std::string> bad = {"", "garbage", good.substr(0, good.size() - 3), good + "x",
@@ -413,8 +389,8 @@ TEST_F(RedisBusTest, MalformedPayloadsAreDroppedAndTheBusGoesOn) {
     redisFree(raw);
     // After the garbage on the same connection: once this is here, all of it was read.
     publish(on_[1], 6);
-    ASSERT_TRUE(alice.wait_for(6));
-    EXPECT_EQ(alice.got(), std::vector<MessageId>{6});
+    ASSERT_TRUE(alice.wait_for_id(6));
+    EXPECT_EQ(alice.ids(), std::vector<MessageId>{6});
     EXPECT_EQ(cluster_->stats().malformed_events, bad.size());
 }
 
@@ -425,30 +401,30 @@ TEST_F(RedisBusTest, PublishesWhileAnInstanceIsDownAreDroppedAndCounted) {
     for (MessageId id = 1; id <= 5; ++id) publish(on_[0], id);
     ASSERT_TRUE(eventually([&] { return cluster_->stats().dropped_publishes >= before.dropped_publishes + 5; }));
     // The other instance's channels work throughout.
-    KindCollector other;
+    Collector other;
     auto sub_other = bus().subscribe(Channel::user(on_[1]), other.handler());
     publish(on_[1], 9);
-    ASSERT_TRUE(other.wait_for(9));
-    EXPECT_EQ(other.got(), std::vector<MessageId>{9});
+    ASSERT_TRUE(other.wait_for_id(9));
+    EXPECT_EQ(other.ids(), std::vector<MessageId>{9});
 }
 
 TEST_F(RedisBusTest, SubscribingWhileDownReturnsAndResyncsOnceBack) {
     servers_[0]->stop();
     ASSERT_TRUE(eventually([&] { return cluster_->stats().connected_instances == 1; }));
-    KindCollector alice;
+    Collector alice;
     const auto start = std::chrono::steady_clock::now();
     auto sub = bus().subscribe(Channel::user(on_[0]), alice.handler());
     EXPECT_LT(std::chrono::steady_clock::now() - start, std::chrono::seconds(1)) << "waited for a down instance";
     servers_[0]->start();
-    ASSERT_TRUE(alice.wait_for(0));
+    ASSERT_TRUE(alice.wait_for_id(0));
     ASSERT_TRUE(cluster_->wait_connected(kDeadline));
     publish(on_[0], 3);
-    ASSERT_TRUE(alice.wait_for(3));
-    EXPECT_EQ(alice.got(), (std::vector<MessageId>{0, 3}));
+    ASSERT_TRUE(alice.wait_for_id(3));
+    EXPECT_EQ(alice.ids(), (std::vector<MessageId>{0, 3}));
 }
 
 TEST_F(RedisBusTest, AHungInstanceIsLeftAndResyncsWhenItAnswersAgain) {
-    KindCollector alice;
+    Collector alice;
     auto sub = bus().subscribe(Channel::user(on_[0]), alice.handler());
     servers_[0]->pause();
     // A publish nobody answers: the commands connection gives up after
@@ -459,8 +435,8 @@ TEST_F(RedisBusTest, AHungInstanceIsLeftAndResyncsWhenItAnswersAgain) {
     servers_[0]->resume();
     ASSERT_TRUE(cluster_->wait_connected(kDeadline));
     publish(on_[0], 2);
-    ASSERT_TRUE(alice.wait_for(2));
-    const auto got = alice.got();
+    ASSERT_TRUE(alice.wait_for_id(2));
+    const auto got = alice.ids();
     EXPECT_EQ(got.back(), 2u);
 }
 
@@ -470,7 +446,7 @@ TEST_F(RedisBusTest, AHungInstanceIsLeftAndResyncsWhenItAnswersAgain) {
 TEST_F(RedisBusTest, APublishLostWithItsConnectionMakesItsChannelResync) {
     auto publisher = std::make_unique<redis::RedisCluster>(redis_config(servers_));
     ASSERT_TRUE(publisher->wait_connected(kDeadline));
-    KindCollector alice;
+    Collector alice;
     auto sub = bus().subscribe(Channel::user(on_[0]), alice.handler());
     const auto reconnects_before = cluster_->stats().reconnects;
     servers_[0]->pause();
@@ -478,11 +454,11 @@ TEST_F(RedisBusTest, APublishLostWithItsConnectionMakesItsChannelResync) {
     ASSERT_TRUE(eventually([&] { return publisher->stats().connected_instances == 1; })) << "command_timeout";
     servers_[0]->resume();
     ASSERT_TRUE(publisher->wait_connected(kDeadline));
-    ASSERT_TRUE(alice.wait_for(0)) << "the channel was told to read the store";
+    ASSERT_TRUE(alice.wait_for_id(0)) << "the channel was told to read the store";
     EXPECT_EQ(cluster_->stats().reconnects, reconnects_before) << "not from the subscriber's own reconnect";
     // And the channel works as before.
     publisher->bus().publish(Channel::user(on_[0]), message_event(2));
-    ASSERT_TRUE(alice.wait_for(2));
+    ASSERT_TRUE(alice.wait_for_id(2));
     sub.reset();
     publisher.reset();
 }
@@ -490,17 +466,17 @@ TEST_F(RedisBusTest, APublishLostWithItsConnectionMakesItsChannelResync) {
 TEST_F(RedisBusTest, TwoNodesShareChannels) {
     auto other_node = std::make_unique<redis::RedisCluster>(redis_config(servers_));
     ASSERT_TRUE(other_node->wait_connected(kDeadline));
-    KindCollector here_a, here_b, there;
+    Collector here_a, here_b, there;
     auto sub_a = bus().subscribe(Channel::user(on_[0]), here_a.handler());
     auto sub_b = bus().subscribe(Channel::user(on_[1]), here_b.handler());
     auto sub_there = other_node->bus().subscribe(Channel::user(on_[0]), there.handler());
     other_node->bus().publish(Channel::user(on_[0]), message_event(1));
     other_node->bus().publish(Channel::user(on_[1]), message_event(2));
-    ASSERT_TRUE(here_a.wait_for(1));
-    ASSERT_TRUE(here_b.wait_for(2));
-    ASSERT_TRUE(there.wait_for(1));
-    EXPECT_EQ(here_a.got(), std::vector<MessageId>{1});
-    EXPECT_EQ(here_b.got(), std::vector<MessageId>{2});
+    ASSERT_TRUE(here_a.wait_for_id(1));
+    ASSERT_TRUE(here_b.wait_for_id(2));
+    ASSERT_TRUE(there.wait_for_id(1));
+    EXPECT_EQ(here_a.ids(), std::vector<MessageId>{1});
+    EXPECT_EQ(here_b.ids(), std::vector<MessageId>{2});
     sub_there.reset();
     other_node.reset();
 }
@@ -517,7 +493,7 @@ TEST(RedisBusAuth, ThePasswordIsSentAndAWrongOneNeverConnects) {
         Collector alice;
         auto sub = cluster.bus().subscribe(Channel::user(kAlice), alice.handler());
         cluster.bus().publish(Channel::user(kAlice), message_event(1));
-        ASSERT_TRUE(alice.wait_for(1));
+        ASSERT_TRUE(alice.wait_for_id(1));
     }
     config.password = "wrong";
     redis::RedisCluster cluster(config);
