@@ -2,6 +2,8 @@
 // against every kind of bad credential, and against another user's valid
 // credential. Later issues add their rows to kRows.
 #include <gtest/gtest.h>
+#include <openssl/evp.h>
+#include <openssl/hmac.h>
 
 #include "chat/token_signer.hpp"
 #include "core/crypto.hpp"
@@ -28,6 +30,7 @@ const Row kRows[] = {
     {"GET", "/v1/users?username=victim", "", 200},
     {"GET", "/v1/users/me", "", 0},
     {"PATCH", "/v1/users/me", R"({"display_name":"pwned"})", 0},
+    {"PATCH", "/v1/users/me", R"({"avatar_media_id":"{victim_media}"})", 403},
     {"GET", "/v1/conversations", "", 0},
     {"GET", "/v1/conversations/g:{victim_group}/messages", "", 403},
     {"GET", "/v1/conversations/g:{victim_group}/receipts", "", 403},
@@ -58,14 +61,29 @@ std::string fill(std::string s, const Names& n) {
 
 std::int64_t now_s() { return SystemClock().now_ms() / 1000; }
 
-// Credentials that must all be refused with 401.
-std::vector<std::pair<std::string, std::string>> bad_credentials(const Account& a) {
+// A token with natterd's own key but another HMAC: the algorithm is pinned to
+// HS256, so a right key does not make a wrong algorithm good.
+std::string hs512_token(const std::string& payload_json) {
+    std::string input = base64url(R"({"alg":"HS512","typ":"JWT"})") + "." + base64url(payload_json);
+    unsigned char mac[EVP_MAX_MD_SIZE];
+    unsigned int len = 0;
+    HMAC(EVP_sha512(), kTestKey.data(), int(kTestKey.size()), reinterpret_cast<const unsigned char*>(input.data()),
+         input.size(), mac, &len);
+    return input + "." + base64url(std::string_view(reinterpret_cast<const char*>(mac), len));
+}
+
+// Credentials that must all be refused with 401. `signed_out` and `removed`:
+// devices of the same user, signed out and removed, their access tokens not
+// yet expired.
+std::vector<std::pair<std::string, std::string>> bad_credentials(const Account& a, const Account& signed_out,
+                                                                 const Account& removed) {
     AccessClaims claims{std::stoull(a.user_id), std::stoull(a.device_id), 0, now_s() + 600};
     AccessClaims expired = claims;
     expired.expires_at_s = now_s() - 1;
     std::string none_header = base64url(R"({"alg":"none","typ":"JWT"})");
-    std::string none_payload = base64url(R"({"iss":"natter","sub":")" + a.user_id + R"(","did":")" + a.device_id +
-                                         R"(","gen":0,"exp":)" + std::to_string(now_s() + 600) + "}");
+    std::string payload_json = R"({"iss":"natter","sub":")" + a.user_id + R"(","did":")" + a.device_id +
+                               R"(","gen":0,"exp":)" + std::to_string(now_s() + 600) + "}";
+    std::string none_payload = base64url(payload_json);
     auto forged = TokenSigner("some-other-key-0123456789-0123456789-xx").sign(claims, now_s());
     auto tampered = a.access_token;
     tampered[tampered.size() - 3] = tampered[tampered.size() - 3] == 'A' ? 'B' : 'A';
@@ -76,6 +94,10 @@ std::vector<std::pair<std::string, std::string>> bad_credentials(const Account& 
         {"bad signature", forged},
         {"tampered", tampered},
         {"alg none", none_header + "." + none_payload + "."},
+        {"alg HS512", hs512_token(payload_json)},
+        {"signed-out device", signed_out.access_token},
+        {"removed device", removed.access_token},
+        {"refresh token", a.refresh_token},
     };
 }
 
@@ -83,6 +105,10 @@ class AuthzMatrix : public ::testing::Test {
 protected:
     void SetUp() override {
         victim = signup(s.port(), "victim");
+        signed_out = login(s.port(), "victim");
+        EXPECT_EQ(http(s.port(), "DELETE", "/v1/sessions/current", nullptr, signed_out.access_token).status, 204);
+        removed = login(s.port(), "victim");
+        EXPECT_EQ(http(s.port(), "DELETE", "/v1/devices/" + removed.device_id, nullptr, victim.access_token).status, 204);
         other = signup(s.port(), "other");
         auto group = create_group(s.port(), victim, "victim's", {});
         auto media = http(s.port(), "POST", "/v1/media", {{"mime", "image/png"}, {"size", 10}}, victim.access_token);
@@ -93,12 +119,12 @@ protected:
     }
     json body_of(const Row& row) { return *row.body ? json::parse(fill(row.body, names)) : json(); }
     TestServer s;
-    Account victim, other;
+    Account victim, other, signed_out, removed;
     Names names;
 };
 
 TEST_F(AuthzMatrix, BadCredentialsAreRefusedEverywhere) {
-    for (const auto& [kind, token] : bad_credentials(victim)) {
+    for (const auto& [kind, token] : bad_credentials(victim, signed_out, removed)) {
         for (const auto& row : kRows) {
             auto r = http(s.port(), row.method, fill(row.path, names), body_of(row), token);
             EXPECT_EQ(r.status, 401) << kind << ": " << row.method << " " << row.path << " -> " << r.raw;
@@ -141,7 +167,7 @@ TEST_F(AuthzMatrix, AnotherUsersCredentialReachesOnlyItsOwnData) {
     EXPECT_EQ(me.body["display_name"], "victim");
     auto devices = http(s.port(), "GET", "/v1/devices", nullptr, victim.access_token);
     ASSERT_EQ(devices.status, 200);
-    ASSERT_EQ(devices.body["devices"].size(), 1u);
+    ASSERT_EQ(devices.body["devices"].size(), 2u) << "the victim's first device and the signed-out one";
 
     // The WebSocket of another user: refused before the upgrade.
     Refused refused;
@@ -180,6 +206,9 @@ TEST_F(AuthzMatrix, AnotherUsersFramesCannotTouchTheVictimsConversations) {
         {{"type", "typing"}, {"id", "f4"}, {"conversation_id", group_conv}, {"state", "start"}},
         {{"type", "typing"}, {"id", "f5"}, {"conversation_id", self_conv}, {"state", "start"}},
         {{"type", "presence"}, {"id", "f6"}, {"users", {victim.user_id}}},
+        // The victim's upload, attached to the outsider's own message to themself.
+        {{"type", "send"}, {"id", "f7"}, {"client_msg_id", random_uuid()}, {"to", {{"user", other.user_id}}},
+         {"attachment", {{"media_id", names.victim_media}, {"mime", "image/png"}, {"size", 10}}}},
     };
     for (const auto& f : frames) {
         ws->send(f);
