@@ -144,7 +144,10 @@ struct App::Impl {
         sweeper = std::make_unique<RetentionSweeper>(*store->ports().retention, *clock, config.retention);
         web = std::make_unique<StaticFiles>(config.web_root);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
-        ServerConfig server_config{config.host, config.port, threads};
+        ServerConfig server_config;
+        server_config.host = config.host;
+        server_config.port = config.port;
+        server_config.io_threads = threads;
         {
             std::istringstream list(config.allowed_origins);
             for (std::string origin; std::getline(list, origin, ',');) {
@@ -153,6 +156,9 @@ struct App::Impl {
                 if (!origin.empty()) server_config.allowed_origins.push_back(origin);
             }
         }
+        // check_config has checked both lists.
+        server_config.addresses.trusted_proxies = parse_ranges(config.trusted_proxies).value_or(std::vector<AddressRange>{});
+        server_config.addresses.exempt = parse_ranges(config.exempt_addresses).value_or(std::vector<AddressRange>{});
         server = std::make_unique<Server>(std::move(server_config),
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
                                                      presence.get(), blob_endpoint, web.get()});

@@ -12,6 +12,8 @@
 #include <libpq-fe.h>
 #include <toml++/toml.h>
 
+#include "core/address.hpp"
+
 namespace natter {
 
 namespace {
@@ -192,6 +194,8 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("server", "blocking_threads", "--blocking-threads", "threads for HTTP work (password hashing, account writes); inbox reads get half as many more", c.blocking_threads),
         text("server", "node_id", "--node-id", "node id in message ids, 0..1023 (\"\": generated once, kept in the store)", node),
         text("server", "allowed_origins", "--allowed-origins", "browser origins, comma-separated, whose pages may open a WebSocket besides natterd's own (https://app.example.com,http://localhost:5173); a socket without an Origin (not a browser) is always allowed", c.allowed_origins),
+        text("server", "trusted_proxies", "--trusted-proxies", "addresses or ranges, comma-separated (10.0.0.0/8,::1), of proxies in front of natterd: a request from one is counted under the last address of its X-Forwarded-For", c.trusted_proxies),
+        text("server", "exempt_addresses", "--exempt-addresses", "client addresses or ranges, comma-separated, without per-address limits (\"\": none)", c.exempt_addresses),
         number("server", "drain_grace", "--drain-grace", "SIGTERM: seconds reported not ready before sockets close with 1012", c.drain_grace_s),
         text("store", "adapter", "--store", "message store: \"sqlite\" (one file in the data directory) or \"postgres\" (PostgreSQL shards, [postgres]; needs server.node_id)", c.store_adapter, {"sqlite", "postgres"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
@@ -239,6 +243,8 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("limits", "frame_burst", "--frame-burst", "burst of frames per socket; past it closes 1008", l.frame_burst),
         number("limits", "login_rate", "--login-rate", "sign-in attempts per username per second", l.login_rate_per_s),
         number("limits", "login_burst", "--login-burst", "burst of sign-in attempts per username", l.login_burst),
+        number("limits", "login_rate_per_address", "--login-rate-per-address", "sign-ins and registrations per client address (IPv6: per /64) per second", l.login_rate_per_address_per_s),
+        number("limits", "login_burst_per_address", "--login-burst-per-address", "burst of sign-ins and registrations per client address", l.login_burst_per_address),
         number("limits", "access_ttl", "--access-ttl", "access token lifetime, seconds", l.access_ttl_s),
         number("limits", "refresh_ttl", "--refresh-ttl", "refresh token lifetime, seconds", l.refresh_ttl_s),
         number("limits", "ticket_ttl", "--ticket-ttl", "WebSocket ticket lifetime, seconds", l.ticket_ttl_s),
@@ -512,6 +518,9 @@ std::string check_config(const Config& c) {
         if (auto why = check_postgres(c); !why.empty()) return why;
     if (!c.token_key.empty() && !c.token_key_file.empty())
         return "auth.token_key and auth.token_key_file are both set: keep one";
+    std::string bad;
+    if (!parse_ranges(c.trusted_proxies, &bad)) return "server.trusted_proxies: \"" + bad + "\" is not an address or range";
+    if (!parse_ranges(c.exempt_addresses, &bad)) return "server.exempt_addresses: \"" + bad + "\" is not an address or range";
     if (auto why = check_cluster(c); !why.empty()) return why;
     return "";
 }

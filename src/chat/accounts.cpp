@@ -34,7 +34,8 @@ AccountService::AccountService(Stores stores, Bus& bus, const PasswordHasher& ha
       ids_(ids),
       clock_(clock),
       limits_(limits),
-      login_limiter_(limits.login_rate_per_s, limits.login_burst) {
+      login_limiter_(limits.login_rate_per_s, limits.login_burst),
+      address_limiter_(limits.login_rate_per_address_per_s, limits.login_burst_per_address) {
     dummy_hash_ = hasher_.hash(base64url(random_bytes(16)));
 }
 
@@ -54,6 +55,16 @@ Result<UserId> AccountService::register_user(const std::string& username, const 
     auto r = stores_.users->create_user(u);
     if (!r) return r.error();
     return u.user_id;
+}
+
+Result<Ok> AccountService::attempt_from(const std::string& key) {
+    if (key.empty()) return Ok{};
+    if (auto wait = address_limiter_.take(std::hash<std::string>{}(key), clock_.now_ms())) {
+        Error e = err(Code::rate_limited, "too many sign-in attempts from this address: wait");
+        e.retry_after_ms = wait;
+        return e;
+    }
+    return Ok{};
 }
 
 Result<SessionGrant> AccountService::login(const std::string& username, const std::string& password,

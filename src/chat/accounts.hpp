@@ -48,6 +48,10 @@ public:
     Result<SessionGrant> login(const std::string& username, const std::string& password,
                                std::optional<DeviceId> device, const std::string& device_name);
     Result<SessionGrant> refresh(const std::string& refresh_token);
+    // One sign-in or registration attempt from the client address `key`
+    // (core/address.hpp client_key; empty: exempt): rate_limited with
+    // retry_after_ms once the address has used its attempts.
+    Result<Ok> attempt_from(const std::string& key);
     Result<Principal> authenticate(const std::string& access_token);
     Result<Principal> authenticate_ticket(const std::string& ticket);
     Result<Ticket> issue_ticket(const Principal& who);
@@ -74,6 +78,7 @@ private:
     const Clock& clock_;
     const Limits& limits_;
     KeyedRateLimiter login_limiter_;  // password guesses per username
+    KeyedRateLimiter address_limiter_;  // sign-ins and registrations per client address
     std::string dummy_hash_;  // verified against when the user is unknown, so timing does not tell
 };
 

@@ -18,6 +18,8 @@ std::string check_limits(const Limits& l) {
     if (!(l.send_rate_per_s > 0) || !(l.send_burst >= 1)) return "send_rate must be > 0 and send_burst >= 1";
     if (!(l.frame_rate_per_s > 0) || !(l.frame_burst >= 1)) return "frame_rate must be > 0 and frame_burst >= 1";
     if (!(l.login_rate_per_s > 0) || !(l.login_burst >= 1)) return "login_rate must be > 0 and login_burst >= 1";
+    if (!(l.login_rate_per_address_per_s > 0) || !(l.login_burst_per_address >= 1))
+        return "login_rate_per_address must be > 0 and login_burst_per_address >= 1";
     if (l.access_ttl_s < 30 || l.access_ttl_s > 86400) return "access_ttl must be 30..86400 seconds";
     if (l.refresh_ttl_s < l.access_ttl_s) return "refresh_ttl must be at least access_ttl";
     if (l.ticket_ttl_s < 1 || l.ticket_ttl_s > 600) return "ticket_ttl must be 1..600 seconds";

@@ -22,6 +22,8 @@ struct Limits {
     double frame_burst = 1000;                     //   past this: close 1008
     double login_rate_per_s = 0.2;                 // sign-ins per username per second
     double login_burst = 10;                       //   and the bucket's depth
+    double login_rate_per_address_per_s = 1;       // sign-ins and registrations per client address per second
+    double login_burst_per_address = 30;           //   and the bucket's depth (core/address.hpp: who is exempt)
     std::int64_t access_ttl_s = 900;               // access token lifetime
     std::int64_t refresh_ttl_s = 30 * 24 * 3600;   // refresh token lifetime
     std::int64_t ticket_ttl_s = 30;                // WebSocket ticket lifetime

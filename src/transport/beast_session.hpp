@@ -27,7 +27,8 @@ using tcp = boost::asio::ip::tcp;
 struct Shared {
     explicit Shared(ServerDeps d) : deps(std::move(d)) {}
     ServerDeps deps;
-    std::vector<std::string> allowed_origins;  // ServerConfig's
+    std::vector<std::string> allowed_origins;
+    AddressPolicy addresses;  // ServerConfig's: who a request comes from
     std::atomic<std::size_t> websockets{0};
     std::mutex gone_mu;
     std::condition_variable gone;  // a WebSocket ended: stop() waits on it

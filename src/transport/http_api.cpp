@@ -129,6 +129,7 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
         if (auto e = required(body, "username", username)) return *e;
         if (auto e = required(body, "password", password)) return *e;
         if (auto e = field(body, "display_name", display_name)) return *e;
+        if (auto ok = accounts_.attempt_from(req.client); !ok) return error_response(ok.error());
         return answer(accounts_.register_user(username, password, display_name.value_or("")),
                       [](UserId id) { return json_response(201, {{"user_id", id_string(id)}}); });
     }
@@ -142,6 +143,7 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
         if (auto e = required(body, "password", password)) return *e;
         if (auto e = field(body, "device_id", device_id)) return *e;
         if (auto e = field(body, "device_name", device_name)) return *e;
+        if (auto ok = accounts_.attempt_from(req.client); !ok) return error_response(ok.error());
         std::optional<DeviceId> device;
         if (device_id) {
             device = parse_id(*device_id);

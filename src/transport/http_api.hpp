@@ -20,6 +20,7 @@ struct HttpRequest {
     std::string query;          // after '?', undecoded
     std::string authorization;  // the Authorization header
     std::string body;
+    std::string client;         // the client address's limit key (core/address.hpp); empty: exempt
 };
 
 struct HttpResponse {

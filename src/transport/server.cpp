@@ -224,6 +224,7 @@ private:
         r.path = std::string(target.substr(0, q));
         if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
         r.authorization = std::string(req[http::field::authorization]);
+        r.client = client_key(peer_address(), req["X-Forwarded-For"], shared_.addresses);
         r.body = std::move(req.body());
         unsigned version = req.version();
         bool keep_alive = req.keep_alive();
@@ -297,6 +298,13 @@ private:
         });
     }
 
+    // The TCP peer's address as text ("" once the socket is gone).
+    std::string peer_address() {
+        beast::error_code ec;
+        auto ep = stream_.socket().remote_endpoint(ec);
+        return ec ? std::string() : ep.address().to_string();
+    }
+
     void shutdown() {
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
@@ -331,6 +339,7 @@ struct Server::Impl {
     Impl(ServerConfig c, ServerDeps d)
         : config(std::move(c)), shared(std::move(d)), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {
         shared.allowed_origins = config.allowed_origins;
+        shared.addresses = config.addresses;
     }
 
     void accept() {

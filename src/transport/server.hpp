@@ -10,6 +10,7 @@
 
 #include "chat/accounts.hpp"
 #include "chat/messaging.hpp"
+#include "core/address.hpp"
 #include "core/limits.hpp"
 #include "ports/clock.hpp"
 #include "sessions/session_registry.hpp"
@@ -29,6 +30,8 @@ struct ServerConfig {
     // Browser origins, besides the server's own, whose pages may open a
     // WebSocket (core/url.hpp origin_allowed).
     std::vector<std::string> allowed_origins;
+    // Who a request comes from, for limits per client address.
+    AddressPolicy addresses;
 };
 
 // What the transport calls into.

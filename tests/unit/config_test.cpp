@@ -73,6 +73,9 @@ TEST(Config, BadSettingsStopWithAnExitCodeOf2) {
         {"natterd", "--config", write(dir, "[limits\n", "broken.toml")},
         {"natterd", "--config", dir.file("missing.toml")},
         {"natterd", "--no-such-flag"},
+        {"natterd", "--trusted-proxies", "10.0.0.0/8,proxy.internal"},
+        {"natterd", "--exempt-addresses", "127.0.0.1/40"},
+        {"natterd", "--login-burst-per-address", "0"},
     };
     for (auto& argv : bad) {
         Args a;

@@ -50,7 +50,7 @@ protected:
 
     HttpResponse call(const std::string& method, const std::string& path, const std::string& body = "",
                       const std::string& token = "", const std::string& query = "") {
-        return api_->handle(HttpRequest{method, path, query, token.empty() ? "" : "Bearer " + token, body});
+        return api_->handle(HttpRequest{method, path, query, token.empty() ? "" : "Bearer " + token, body, ""});
     }
 
     HttpResponse post(const std::string& path, const json& body) { return call("POST", path, body.dump()); }
@@ -256,7 +256,7 @@ TEST_F(HttpApiTest, MissingOrBadCredentialsAre401) {
     auto s = new_user("alice");
     expect_error(call("GET", "/v1/users/me"), 401, "unauthorized");
     expect_error(call("GET", "/v1/users/me", "", "garbage"), 401, "unauthorized");
-    expect_error(api_->handle(HttpRequest{"GET", "/v1/users/me", "", "Basic " + s.access, ""}), 401, "unauthorized");
+    expect_error(api_->handle(HttpRequest{"GET", "/v1/users/me", "", "Basic " + s.access, "", ""}), 401, "unauthorized");
     expect_error(call("GET", "/v1/users/me", "", s.refresh), 401, "unauthorized");
 }
 
