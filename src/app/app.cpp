@@ -118,6 +118,7 @@ struct App::Impl {
                              &messaging->stats(), gauges.inbox_rows, gauges.backlog,
                              presence->announced(), presence->typing_relayed(), registry->watched_users(),
                              &media->stats(), std::move(gauges.shards), std::nullopt};
+            in.refused_per_address = st.refused_per_address;
             if (redis) {
                 auto r = redis->stats();
                 in.redis = RedisGauges{r.instances, r.connected_instances, r.publishes, r.dropped_publishes,

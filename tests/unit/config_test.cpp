@@ -73,6 +73,9 @@ TEST(Config, BadSettingsStopWithAnExitCodeOf2) {
         {"natterd", "--config", write(dir, "[limits\n", "broken.toml")},
         {"natterd", "--config", dir.file("missing.toml")},
         {"natterd", "--no-such-flag"},
+        {"natterd", "--per-address-exempt", "127.0.0.0/8,localhost"},  // names are not resolved
+        {"natterd", "--per-address-exempt", "10.0.0.0/33"},
+        {"natterd", "--http-timeout-ms", "10"},
     };
     for (auto& argv : bad) {
         Args a;
