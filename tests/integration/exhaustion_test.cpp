@@ -298,6 +298,7 @@ TEST(Exhaustion, ConnectionsPerAddressAreLimited) {
         }));
     std::unique_ptr<WsClient> ws;
     ASSERT_TRUE(eventually([&] { return bool(ws = WsClient::connect(s.port(), "user=" + alice.user_id, alice.access_token)); }));
+    ws->expect("sync_done");
 
     Raw over(ioc, s.port());
     over.read();
