@@ -118,6 +118,7 @@ struct App::Impl {
                              &messaging->stats(), gauges.inbox_rows, gauges.backlog,
                              presence->announced(), presence->typing_relayed(), registry->watched_users(),
                              &media->stats(), std::move(gauges.shards), std::nullopt};
+            in.refused_per_address = st.refused_per_address;
             if (redis) {
                 auto r = redis->stats();
                 in.redis = RedisGauges{r.instances, r.connected_instances, r.publishes, r.dropped_publishes,
@@ -157,8 +158,8 @@ struct App::Impl {
             }
         }
         // check_config has checked both lists.
-        server_config.addresses.trusted_proxies = parse_ranges(config.trusted_proxies).value_or(std::vector<AddressRange>{});
-        server_config.addresses.exempt = parse_ranges(config.exempt_addresses).value_or(std::vector<AddressRange>{});
+        if (auto p = parse_prefixes(config.trusted_proxies)) server_config.addresses.trusted_proxies = std::move(*p);
+        if (auto p = parse_prefixes(config.limits.per_address_exempt)) server_config.addresses.exempt = std::move(*p);
         server = std::make_unique<Server>(std::move(server_config),
                                           ServerDeps{*api, *accounts, *messaging, *registry, config.limits, *clock, blocking,
                                                      presence.get(), blob_endpoint, web.get()});

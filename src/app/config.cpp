@@ -194,8 +194,7 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("server", "blocking_threads", "--blocking-threads", "threads for HTTP work (password hashing, account writes); inbox reads get half as many more", c.blocking_threads),
         text("server", "node_id", "--node-id", "node id in message ids, 0..1023 (\"\": generated once, kept in the store)", node),
         text("server", "allowed_origins", "--allowed-origins", "browser origins, comma-separated, whose pages may open a WebSocket besides natterd's own (https://app.example.com,http://localhost:5173); a socket without an Origin (not a browser) is always allowed", c.allowed_origins),
-        text("server", "trusted_proxies", "--trusted-proxies", "addresses or ranges, comma-separated (10.0.0.0/8,::1), of proxies in front of natterd: a request from one is counted under the last address of its X-Forwarded-For", c.trusted_proxies),
-        text("server", "exempt_addresses", "--exempt-addresses", "client addresses or ranges, comma-separated, without per-address limits (\"\": none)", c.exempt_addresses),
+        text("server", "trusted_proxies", "--trusted-proxies", "addresses or prefixes, comma-separated (10.0.0.0/8,::1), of proxies in front of natterd: a request from one is counted under the last address of its X-Forwarded-For, and its connections are not counted per address", c.trusted_proxies),
         number("server", "drain_grace", "--drain-grace", "SIGTERM: seconds reported not ready before sockets close with 1012", c.drain_grace_s),
         text("store", "adapter", "--store", "message store: \"sqlite\" (one file in the data directory) or \"postgres\" (PostgreSQL shards, [postgres]; needs server.node_id)", c.store_adapter, {"sqlite", "postgres"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
@@ -249,6 +248,9 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         number("limits", "refresh_ttl", "--refresh-ttl", "refresh token lifetime, seconds", l.refresh_ttl_s),
         number("limits", "ticket_ttl", "--ticket-ttl", "WebSocket ticket lifetime, seconds", l.ticket_ttl_s),
         number("limits", "max_connections", "--max-connections", "WebSockets per process; more get 503", l.max_connections),
+        number("limits", "max_connections_per_address", "--max-connections-per-address", "open TCP connections (HTTP and WebSocket) per client IPv4 address or IPv6 /64; more are answered 429 and closed (0: no limit)", l.max_connections_per_address),
+        text("limits", "per_address_exempt", "--per-address-exempt", "addresses and prefixes, comma-separated, that max_connections_per_address does not count: loopback, and a proxy in front of natterd (10.0.0.2,192.168.0.0/24)", l.per_address_exempt),
+        number("limits", "http_timeout_ms", "--http-timeout-ms", "ms to read a whole request (the first byte included) or write an answer, and idle between keep-alive requests", l.http_timeout_ms),
         number("limits", "max_pending_requests", "--max-pending-requests", "HTTP requests waiting for a worker; more get 503", l.max_pending_requests),
         number("limits", "max_pending_writes", "--max-pending-writes", "sends waiting for the store; more get unavailable", l.max_pending_writes),
         number("limits", "max_group_members", "--max-group-members", "members per group, the creator included", l.max_group_members),
@@ -518,9 +520,7 @@ std::string check_config(const Config& c) {
         if (auto why = check_postgres(c); !why.empty()) return why;
     if (!c.token_key.empty() && !c.token_key_file.empty())
         return "auth.token_key and auth.token_key_file are both set: keep one";
-    std::string bad;
-    if (!parse_ranges(c.trusted_proxies, &bad)) return "server.trusted_proxies: \"" + bad + "\" is not an address or range";
-    if (!parse_ranges(c.exempt_addresses, &bad)) return "server.exempt_addresses: \"" + bad + "\" is not an address or range";
+    if (auto proxies = parse_prefixes(c.trusted_proxies); !proxies) return "server.trusted_proxies: " + proxies.error().message;
     if (auto why = check_cluster(c); !why.empty()) return why;
     return "";
 }

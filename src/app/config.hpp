@@ -68,7 +68,6 @@ struct Config {
     std::int64_t drain_grace_s = 5;    // SIGTERM: seconds not-ready before sockets close with 1012
     std::string allowed_origins;       // comma-separated browser origins allowed to open a WebSocket, besides the server's own
     std::string trusted_proxies;       // comma-separated addresses/ranges whose X-Forwarded-For names the client
-    std::string exempt_addresses = "127.0.0.0/8,::1";  // clients without per-address limits
     std::string store_adapter = "sqlite";
     std::string bus_adapter = "local";
     std::string presence_adapter = "local";

@@ -51,6 +51,9 @@ std::string render_metrics(const MetricsInputs& in) {
     f.push_back(one("natter_frames_out_total", "WebSocket frames written.", MetricType::Counter, double(in.frames_out)));
     f.push_back(one("natter_http_requests_total", "HTTP requests read (WebSocket handshakes included).",
                     MetricType::Counter, double(in.http_requests)));
+    f.push_back(one("natter_connections_refused_total",
+                    "TCP connections answered 429 and closed at accept: over limits.max_connections_per_address.",
+                    MetricType::Counter, double(in.refused_per_address)));
 
     MetricFamily sends{"natter_sends_total", "Sends by result: accepted, duplicate (a retry), or the error code.",
                        MetricType::Counter, {}};

@@ -30,6 +30,7 @@ struct MetricsInputs {
     const MediaService::Stats* media = nullptr;
     std::vector<std::pair<std::string, bool>> shards;  // PostgreSQL: each shard, up or not
     std::optional<RedisGauges> redis;
+    std::uint64_t refused_per_address = 0;  // connections closed at accept: limits.max_connections_per_address
 };
 
 std::string render_metrics(const MetricsInputs& in);

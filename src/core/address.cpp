@@ -2,13 +2,14 @@
 
 #include <arpa/inet.h>
 
-#include <array>
-#include <cstdio>
+#include <charconv>
 #include <cstring>
 
 namespace natter {
 
 namespace {
+
+constexpr std::array<std::uint8_t, 12> kV4Mapped = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
 
 std::string_view trim(std::string_view s) {
     while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) s.remove_prefix(1);
@@ -16,108 +17,94 @@ std::string_view trim(std::string_view s) {
     return s;
 }
 
-bool is_v4_mapped(const std::array<std::uint8_t, 16>& a) {
-    for (int i = 0; i < 10; ++i)
-        if (a[i]) return false;
-    return a[10] == 0xff && a[11] == 0xff;
-}
-
 }  // namespace
 
-std::optional<std::array<std::uint8_t, 16>> parse_address(std::string_view text) {
-    text = trim(text);
-    // "[v6]" as in a Host header or some proxies' forwarded lists.
-    if (text.size() > 2 && text.front() == '[' && text.back() == ']') text = text.substr(1, text.size() - 2);
-    if (text.empty() || text.size() > 45) return std::nullopt;
-    std::string z(text);
-    std::array<std::uint8_t, 16> out{};
-    in_addr v4{};
-    if (inet_pton(AF_INET, z.c_str(), &v4) == 1) {
-        out[10] = out[11] = 0xff;
-        std::memcpy(out.data() + 12, &v4, 4);
-        return out;
-    }
-    in6_addr v6{};
-    if (inet_pton(AF_INET6, z.c_str(), &v6) == 1) {
-        std::memcpy(out.data(), &v6, 16);
-        return out;
-    }
+IpBytes ipv4_bytes(const std::array<std::uint8_t, 4>& v4) {
+    IpBytes out{};
+    std::memcpy(out.data(), kV4Mapped.data(), kV4Mapped.size());
+    std::memcpy(out.data() + 12, v4.data(), 4);
+    return out;
+}
+
+IpBytes ipv6_bytes(const std::array<std::uint8_t, 16>& v6) { return v6; }
+
+bool is_ipv4(const IpBytes& ip) { return std::memcmp(ip.data(), kV4Mapped.data(), kV4Mapped.size()) == 0; }
+
+std::optional<IpBytes> parse_ip(std::string_view text) {
+    std::string s(text);
+    std::array<std::uint8_t, 4> v4{};
+    if (inet_pton(AF_INET, s.c_str(), v4.data()) == 1) return ipv4_bytes(v4);
+    IpBytes v6{};
+    if (inet_pton(AF_INET6, s.c_str(), v6.data()) == 1) return ipv6_bytes(v6);
     return std::nullopt;
 }
 
-std::optional<AddressRange> AddressRange::parse(std::string_view text) {
-    text = trim(text);
-    auto slash = text.find('/');
-    auto address = parse_address(text.substr(0, slash));
-    if (!address) return std::nullopt;
-    bool v4 = text.substr(0, slash).find(':') == std::string_view::npos;
-    int max = v4 ? 32 : 128, prefix = max;
-    if (slash != std::string_view::npos) {
-        auto digits = text.substr(slash + 1);
-        if (digits.empty() || digits.size() > 3) return std::nullopt;
-        prefix = 0;
-        for (char c : digits) {
-            if (c < '0' || c > '9') return std::nullopt;
-            prefix = prefix * 10 + (c - '0');
-        }
-        if (prefix > max) return std::nullopt;
-    }
-    AddressRange r;
-    r.prefix_ = v4 ? prefix + 96 : prefix;
-    r.base_ = *address;
-    // Bits past the prefix are not part of the range.
-    for (int bit = r.prefix_; bit < 128; ++bit) r.base_[bit / 8] &= std::uint8_t(~(0x80 >> (bit % 8)));
-    return r;
+std::string ip_text(const IpBytes& ip) {
+    char buf[INET6_ADDRSTRLEN] = {};
+    if (is_ipv4(ip)) inet_ntop(AF_INET, ip.data() + 12, buf, sizeof buf);
+    else inet_ntop(AF_INET6, ip.data(), buf, sizeof buf);
+    return buf;
 }
 
-bool AddressRange::contains(const std::array<std::uint8_t, 16>& address) const {
-    int full = prefix_ / 8, rest = prefix_ % 8;
-    if (std::memcmp(address.data(), base_.data(), full) != 0) return false;
-    if (rest == 0) return true;
-    std::uint8_t mask = std::uint8_t(0xff << (8 - rest));
-    return (address[full] & mask) == base_[full];
-}
-
-std::optional<std::vector<AddressRange>> parse_ranges(std::string_view text, std::string* error) {
-    std::vector<AddressRange> out;
-    while (!text.empty()) {
-        auto comma = text.find(',');
-        auto item = trim(text.substr(0, comma));
-        text = comma == std::string_view::npos ? std::string_view() : text.substr(comma + 1);
-        if (item.empty()) continue;
-        auto r = AddressRange::parse(item);
-        if (!r) {
-            if (error) *error = std::string(item);
-            return std::nullopt;
+Result<std::vector<IpPrefix>> parse_prefixes(std::string_view list) {
+    std::vector<IpPrefix> out;
+    while (!list.empty()) {
+        auto comma = list.find(',');
+        auto entry = trim(list.substr(0, comma));
+        list = comma == std::string_view::npos ? std::string_view{} : list.substr(comma + 1);
+        if (entry.empty()) continue;
+        auto slash = entry.find('/');
+        auto ip = parse_ip(entry.substr(0, slash));
+        const std::string bad = "\"" + std::string(entry) + "\" is not an IP address or prefix (like 10.0.0.0/8 or 2001:db8::/32)";
+        if (!ip) return err(Code::invalid, bad);
+        IpPrefix p{*ip, 128};
+        if (slash != std::string_view::npos) {
+            auto digits = entry.substr(slash + 1);
+            unsigned bits = 0;
+            auto [end, ec] = std::from_chars(digits.data(), digits.data() + digits.size(), bits);
+            unsigned most = is_ipv4(*ip) ? 32 : 128;
+            if (digits.empty() || ec != std::errc() || end != digits.data() + digits.size() || bits > most)
+                return err(Code::invalid, bad);
+            p.bits = is_ipv4(*ip) ? 96 + bits : bits;
         }
-        out.push_back(*r);
+        out.push_back(p);
     }
     return out;
 }
 
-std::string client_key(std::string_view peer, std::string_view forwarded_for, const AddressPolicy& policy) {
-    auto address = parse_address(peer);
-    if (!address) return "?";  // cannot happen for a TCP peer; one shared bucket if it does
-    auto in = [](const std::vector<AddressRange>& ranges, const std::array<std::uint8_t, 16>& a) {
-        for (const auto& r : ranges)
-            if (r.contains(a)) return true;
-        return false;
-    };
-    if (in(policy.trusted_proxies, *address)) {
+bool in_prefix(const IpBytes& ip, const IpPrefix& prefix) {
+    unsigned whole = prefix.bits / 8, rest = prefix.bits % 8;
+    if (std::memcmp(ip.data(), prefix.bytes.data(), whole) != 0) return false;
+    if (rest == 0) return true;
+    std::uint8_t mask = std::uint8_t(0xff << (8 - rest));
+    return (ip[whole] & mask) == (prefix.bytes[whole] & mask);
+}
+
+bool in_any(const IpBytes& ip, const std::vector<IpPrefix>& prefixes) {
+    for (const auto& p : prefixes)
+        if (in_prefix(ip, p)) return true;
+    return false;
+}
+
+std::string client_key(const std::optional<IpBytes>& peer, std::string_view forwarded_for, const AddressPolicy& policy) {
+    if (!peer) return "";
+    auto client = *peer;
+    if (in_any(client, policy.trusted_proxies)) {
         auto comma = forwarded_for.rfind(',');
-        auto last = comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1);
-        if (auto forwarded = parse_address(last)) address = forwarded;
+        auto last = trim(comma == std::string_view::npos ? forwarded_for : forwarded_for.substr(comma + 1));
+        if (last.size() > 2 && last.front() == '[' && last.back() == ']') last = last.substr(1, last.size() - 2);
+        if (auto forwarded = parse_ip(last)) client = *forwarded;
     }
-    if (in(policy.exempt, *address)) return "";
-    const auto& a = *address;
-    char buf[64];
-    if (is_v4_mapped(a)) {
-        std::snprintf(buf, sizeof buf, "4:%u.%u.%u.%u", a[12], a[13], a[14], a[15]);
-    } else {
-        std::snprintf(buf, sizeof buf, "6:%02x%02x:%02x%02x:%02x%02x:%02x%02x::/64", a[0], a[1], a[2], a[3], a[4], a[5],
-                      a[6], a[7]);
-    }
-    return buf;
+    if (in_any(client, policy.exempt)) return "";
+    auto key = limit_key(client);
+    return is_ipv4(key) ? "4:" + ip_text(key) : "6:" + ip_text(key) + "/64";
+}
+
+IpBytes limit_key(const IpBytes& ip) {
+    if (is_ipv4(ip)) return ip;
+    IpBytes key{};
+    std::memcpy(key.data(), ip.data(), 8);
+    return key;
 }
 
 }  // namespace natter

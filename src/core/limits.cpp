@@ -1,5 +1,7 @@
 #include "core/limits.hpp"
 
+#include "core/address.hpp"
+
 namespace natter {
 
 std::string check_limits(const Limits& l) {
@@ -24,6 +26,9 @@ std::string check_limits(const Limits& l) {
     if (l.refresh_ttl_s < l.access_ttl_s) return "refresh_ttl must be at least access_ttl";
     if (l.ticket_ttl_s < 1 || l.ticket_ttl_s > 600) return "ticket_ttl must be 1..600 seconds";
     if (l.max_connections < 1) return "max_connections must be at least 1";
+    if (auto exempt = parse_prefixes(l.per_address_exempt); !exempt)
+        return "per_address_exempt: " + exempt.error().message;
+    if (l.http_timeout_ms < 100 || l.http_timeout_ms > 3600 * 1000) return "http_timeout_ms must be 100..3600000";
     if (l.max_pending_requests < 1 || l.max_pending_writes < 1) return "max_pending_requests and max_pending_writes must be at least 1";
     if (l.max_group_members < 2 || l.max_group_members > 100000) return "max_group_members must be 2..100000";
     if (!(l.group_changes_per_min > 0)) return "group_changes_per_min must be > 0";

@@ -28,6 +28,9 @@ struct Limits {
     std::int64_t refresh_ttl_s = 30 * 24 * 3600;   // refresh token lifetime
     std::int64_t ticket_ttl_s = 30;                // WebSocket ticket lifetime
     std::size_t max_connections = 19000;           // WebSockets per process: past this 503
+    std::size_t max_connections_per_address = 256;  // TCP connections per IPv4 address or IPv6 /64 (0: no limit): past this 429, closed
+    std::string per_address_exempt = "127.0.0.0/8,::1";  // addresses and prefixes the line above does not count (a proxy in front)
+    std::int64_t http_timeout_ms = 30000;          // to read a whole request (from accept or the last answer on), or write an answer
     std::size_t max_pending_requests = 1024;       // HTTP requests and upgrades being worked on: past this 503
     std::size_t max_pending_writes = 100000;       // sends queued for the store: past this `unavailable`
     std::size_t max_group_members = 200;           // members per group, the creator included: past this 409

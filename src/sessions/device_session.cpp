@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/frames.hpp"
+#include "core/json_input.hpp"
 #include "obs/trace.hpp"
 #include "sessions/session_registry.hpp"
 
@@ -80,6 +81,11 @@ void DeviceSession::reply_error(const std::string& request_id, Error e) {
     push(std::make_shared<const std::string>(error_frame(request_id, e)));
 }
 
+void DeviceSession::on_control() {
+    if (closed_) return;
+    if (frame_bucket_.take(clock_.now_ms())) close(close_code::policy, "too many frames");
+}
+
 void DeviceSession::on_binary() {
     if (frame_bucket_.take(clock_.now_ms())) return close(close_code::policy, "too many frames");
     reply_error("", err(Code::invalid, "binary frames are not part of the protocol: send JSON text frames"));
@@ -97,8 +103,9 @@ void DeviceSession::on_text(const std::string& text) {
 }
 
 void DeviceSession::dispatch(const std::string& text) {
-    json frame = json::parse(text, nullptr, false);
-    if (frame.is_discarded()) return reply_error("", err(Code::invalid, "frame is not valid JSON (or not UTF-8)"));
+    auto parsed = parse_client_json(text);
+    if (!parsed) return reply_error("", err(Code::invalid, "frame " + parsed.error().message));
+    json frame = std::move(*parsed);
     if (!frame.is_object()) return reply_error("", err(Code::invalid, "frame must be a JSON object"));
     std::optional<std::string> id, type;
     if (auto e = get_string(frame, "id", id)) return reply_error("", *e);

@@ -46,6 +46,7 @@ public:
     void start();                           // subscribe (via the registry), then drain the inbox
     void on_text(const std::string& text);  // one text frame from the client
     void on_binary();                       // a binary frame: not part of the protocol
+    void on_control();                      // a ping or pong: counts against the frame budget
     void on_closed();                       // the socket is gone
     // From the bus, any thread.
     void on_bus(std::shared_ptr<const BusEvent> ev, InboxRow row);

@@ -14,6 +14,7 @@
 
 #include "sessions/connection.hpp"
 #include "sessions/device_session.hpp"
+#include "transport/address_limit.hpp"
 #include "transport/server.hpp"
 
 namespace natter::transport {
@@ -25,10 +26,12 @@ namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
 
 struct Shared {
-    explicit Shared(ServerDeps d) : deps(std::move(d)) {}
+    Shared(ServerDeps d, AddressPolicy a)
+        : deps(std::move(d)), addresses(std::move(a)), per_address(deps.limits, addresses.trusted_proxies) {}
     ServerDeps deps;
-    std::vector<std::string> allowed_origins;
     AddressPolicy addresses;  // ServerConfig's: who a request comes from
+    AddressLimit per_address;
+    std::vector<std::string> allowed_origins;  // ServerConfig's
     std::atomic<std::size_t> websockets{0};
     std::mutex gone_mu;
     std::condition_variable gone;  // a WebSocket ended: stop() waits on it
@@ -44,6 +47,7 @@ public:
     WsSession(tcp::socket&& socket, Shared& shared, Principal who);
     ~WsSession() override;
     void accept(http::request<http::string_body> req);
+    void keep(AddressSlot slot) { slot_ = std::move(slot); }  // the connection's count, taken at accept
 
     void send(std::shared_ptr<const std::string> frame) override;
     void close(int code, std::string reason) override;
@@ -73,6 +77,7 @@ private:
     bool finished_ = false;
     websocket::close_reason close_reason_;
     net::steady_timer close_timer_;  // a peer that never answers the close is cut off
+    AddressSlot slot_;
 };
 
 }  // namespace natter::transport

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 
 #include "chat/frames.hpp"
+#include "core/json_input.hpp"
 #include "core/url.hpp"
 
 namespace natter {
@@ -40,9 +41,10 @@ json grant_json(const SessionGrant& g) {
 
 // The request body as a JSON object, or an error response.
 std::optional<HttpResponse> parse_body(const HttpRequest& req, json& out) {
-    out = json::parse(req.body, nullptr, false);
-    if (out.is_discarded() || !out.is_object())
-        return error_response(err(Code::invalid, "body must be a JSON object"));
+    auto parsed = parse_client_json(req.body);
+    if (!parsed) return error_response(err(Code::invalid, "body " + parsed.error().message));
+    if (!parsed->is_object()) return error_response(err(Code::invalid, "body must be a JSON object"));
+    out = std::move(*parsed);
     return std::nullopt;
 }
 

@@ -19,7 +19,6 @@ using namespace transport;
 
 namespace {
 
-constexpr auto kHttpTimeout = std::chrono::seconds(30);
 // A blob transfer may go slowly, but not stall: this long without a byte.
 constexpr auto kBlobIdle = std::chrono::seconds(60);
 // A download is one write: it may take this long in all (16 MiB at ~30 KB/s).
@@ -28,6 +27,15 @@ constexpr auto kBlobTimeout = std::chrono::minutes(10);
 // up to this much, so it sees the answer instead of a reset.
 constexpr std::size_t kDrainBytes = 1 << 20;
 constexpr std::string_view kBlobPrefix = "/v1/blobs/";
+
+// The client's address, for the per-address limits.
+std::optional<IpBytes> remote_ip(const tcp::socket& socket) {
+    beast::error_code ec;
+    auto ep = socket.remote_endpoint(ec);
+    if (ec) return std::nullopt;
+    auto a = ep.address();
+    return a.is_v4() ? ipv4_bytes(a.to_v4().to_bytes()) : ipv6_bytes(a.to_v6().to_bytes());
+}
 
 http::response<http::string_body> to_beast(const HttpResponse& r, unsigned version, bool keep_alive) {
     http::response<http::string_body> res{http::status(r.status), version};
@@ -44,7 +52,8 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
 // the answers; hands WebSocket upgrades to a WsSession once authenticated.
 class HttpSession : public std::enable_shared_from_this<HttpSession> {
 public:
-    HttpSession(tcp::socket&& socket, Shared& shared) : stream_(std::move(socket)), shared_(shared) {}
+    HttpSession(tcp::socket&& socket, Shared& shared, AddressSlot slot)
+        : stream_(std::move(socket)), shared_(shared), slot_(std::move(slot)) {}
 
     void run() {
         net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
@@ -57,7 +66,9 @@ private:
         // No limit while the header is read (Beast would refuse a large
         // Content-Length at once); set per request once the target is known.
         parser_->body_limit(boost::none);
-        stream_.expires_after(kHttpTimeout);
+        // One deadline for the whole request, header and body, however
+        // slowly its bytes come (a new connection's first one included).
+        stream_.expires_after(http_timeout());
         // The header first: a blob transfer streams its body to or from a
         // file instead of memory.
         http::async_read_header(stream_, buffer_, *parser_,
@@ -65,12 +76,16 @@ private:
     }
 
     void on_header(beast::error_code ec, std::size_t) {
+        if (ec == http::error::header_limit)
+            return reply(HttpResponse{431, error_response(err(Code::too_large, "request header is over 16 KiB")).body}, 11, false);
         if (ec) return shutdown();
         const auto& req = parser_->get();
         auto target = std::string_view(req.target().data(), req.target().size());
         if (shared_.deps.blobs && target.substr(0, kBlobPrefix.size()) == kBlobPrefix && !websocket::is_upgrade(req))
             return blob(target);
         if (auto file = web_file(req, target)) return serve_file(*file, req.version(), req.keep_alive(), req.method() == http::verb::head);
+        if (websocket::is_upgrade(req) && (req.chunked() || (req.has_content_length() && req[http::field::content_length] != "0")))
+            return reply(error_response(err(Code::invalid, "a WebSocket upgrade request has no body")), req.version(), false);
         auto max = shared_.deps.limits.max_http_body_bytes;
         if (auto length = parser_->content_length(); length && *length > max)
             return reply(error_response(err(Code::too_large, "request body is over " + std::to_string(max) + " bytes")),
@@ -108,7 +123,7 @@ private:
             http::response<http::empty_body> head{res.base()};
             head.content_length(res.body().size());
             auto shared_head = std::make_shared<http::response<http::empty_body>>(std::move(head));
-            stream_.expires_after(kHttpTimeout);
+            stream_.expires_after(http_timeout());
             return http::async_write(stream_, *shared_head, [self = shared_from_this(), shared_head](beast::error_code ec, std::size_t) {
                 if (ec || !shared_head->keep_alive()) return self->shutdown();
                 self->do_read();
@@ -224,7 +239,7 @@ private:
         r.path = std::string(target.substr(0, q));
         if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
         r.authorization = std::string(req[http::field::authorization]);
-        r.client = client_key(peer_address(), req["X-Forwarded-For"], shared_.addresses);
+        r.client = client_key(remote_ip(stream_.socket()), req["X-Forwarded-For"], shared_.addresses);
         r.body = std::move(req.body());
         unsigned version = req.version();
         bool keep_alive = req.keep_alive();
@@ -284,6 +299,7 @@ private:
                 if (!who) return self->reply(error_response(who.error()), req_ptr->version(), false);
                 self->stream_.expires_never();
                 auto ws = std::make_shared<WsSession>(self->stream_.release_socket(), self->shared_, *who);
+                ws->keep(std::move(self->slot_));
                 ws->accept(std::move(*req_ptr));
             });
         });
@@ -291,36 +307,32 @@ private:
 
     void reply(const HttpResponse& r, unsigned version, bool keep_alive) {
         auto res = std::make_shared<http::response<http::string_body>>(to_beast(r, version, keep_alive));
-        stream_.expires_after(kHttpTimeout);
+        stream_.expires_after(http_timeout());
         http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
             if (ec || !res->keep_alive()) return self->shutdown();
             self->do_read();
         });
     }
 
-    // The TCP peer's address as text ("" once the socket is gone).
-    std::string peer_address() {
-        beast::error_code ec;
-        auto ep = stream_.socket().remote_endpoint(ec);
-        return ec ? std::string() : ep.address().to_string();
-    }
-
     void shutdown() {
         beast::error_code ignored;
         stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
         drain_left_ = kDrainBytes;
+        // For the whole drain, not each read: a trickle does not keep it open.
+        stream_.expires_after(std::min<std::chrono::milliseconds>(std::chrono::seconds(5), http_timeout()));
         drain();
     }
 
     void drain() {
         if (drain_left_ == 0) return;  // enough: the socket closes with this session
-        stream_.expires_after(std::chrono::seconds(5));
         stream_.async_read_some(net::buffer(drain_buf_), [self = shared_from_this()](beast::error_code ec, std::size_t n) {
             if (ec) return;
             self->drain_left_ -= std::min(n, self->drain_left_);
             self->drain();
         });
     }
+
+    std::chrono::milliseconds http_timeout() const { return std::chrono::milliseconds(shared_.deps.limits.http_timeout_ms); }
 
     beast::tcp_stream stream_;
     beast::flat_buffer buffer_;
@@ -331,25 +343,46 @@ private:
     std::array<char, 8192> drain_buf_;
     std::size_t drain_left_ = 0;
     Shared& shared_;
+    AddressSlot slot_;  // moves to the WebSocket on an upgrade
 };
+
+
+// Over the per-address limit: an answer for a client that has sent
+// nothing yet, then closed at once; nothing is read.
+void refuse(tcp::socket& socket) {
+    static const std::string answer = [] {
+        auto body = error_response(err(Code::rate_limited, "too many connections from this address")).body;
+        return "HTTP/1.1 429 Too Many Requests\r\nServer: natterd\r\nContent-Type: application/json\r\n"
+               "Connection: close\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" + body;
+    }();
+    beast::error_code ignored;
+    socket.non_blocking(true, ignored);  // a new socket's send buffer takes it; never wait
+    socket.write_some(net::buffer(answer), ignored);
+    socket.shutdown(tcp::socket::shutdown_both, ignored);
+    socket.close(ignored);
+}
 
 }  // namespace
 
 struct Server::Impl {
     Impl(ServerConfig c, ServerDeps d)
-        : config(std::move(c)), shared(std::move(d)), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {
+        : config(std::move(c)), shared(std::move(d), config.addresses), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {
         shared.allowed_origins = config.allowed_origins;
-        shared.addresses = config.addresses;
     }
 
     void accept() {
         acceptor.async_accept(net::make_strand(ioc), [this](beast::error_code ec, tcp::socket socket) {
             if (ec == net::error::operation_aborted || !acceptor.is_open()) return;
             if (!ec) {
+                auto slot = shared.per_address.admit(remote_ip(socket));
+                if (!slot) {
+                    refuse(socket);
+                    return accept();
+                }
                 // Chat frames are small and latency-bound: do not let Nagle hold them back.
                 beast::error_code ignored;
                 socket.set_option(tcp::no_delay(true), ignored);
-                std::make_shared<HttpSession>(std::move(socket), shared)->run();
+                std::make_shared<HttpSession>(std::move(socket), shared, std::move(*slot))->run();
                 return accept();
             }
             // Out of file descriptors, most likely: keep serving the open
@@ -422,7 +455,7 @@ std::size_t Server::connections() const { return impl_->shared.websockets.load()
 
 Server::Stats Server::stats() const {
     const auto& s = impl_->shared;
-    return Stats{s.frames_in.load(), s.frames_out.load(), s.http_requests.load()};
+    return Stats{s.frames_in.load(), s.frames_out.load(), s.http_requests.load(), s.per_address.refused()};
 }
 
 }  // namespace natter

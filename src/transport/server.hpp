@@ -59,6 +59,7 @@ public:
     std::size_t connections() const;
     struct Stats {
         std::uint64_t frames_in = 0, frames_out = 0, http_requests = 0;
+        std::uint64_t refused_per_address = 0;  // connections closed at accept: limits.max_connections_per_address
     };
     Stats stats() const;
 

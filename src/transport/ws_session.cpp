@@ -35,6 +35,11 @@ void WsSession::on_accept(beast::error_code ec) {
     session_ = std::make_shared<DeviceSession>(who_, weak_from_this(), shared_.deps.messaging, shared_.deps.registry,
                                                shared_.deps.limits, shared_.deps.clock, shared_.deps.presence);
     session_->start();
+    // Beast answers pings itself, inside the read: count pings and pongs
+    // here, against the same frame budget, or a ping flood goes unmetered.
+    ws_.control_callback([this](websocket::frame_type kind, beast::string_view) {
+        if (kind != websocket::frame_type::close) session_->on_control();
+    });
     do_read();
 }
 

@@ -45,7 +45,7 @@ TEST(LoginLimits, GuessesAtOneUsernameWaitThenTheRightPasswordWorksAgain) {
 TEST(LoginLimits, OneAddressTryingManyUsernamesIsLimited) {
     ManualClock clock(1'000'000);
     TestServer s("", [](Config& c) {
-        c.exempt_addresses = "";
+        c.limits.per_address_exempt = "";
         c.limits.login_burst_per_address = 5;
         c.limits.login_rate_per_address_per_s = 1;
     }, &clock);
@@ -68,7 +68,7 @@ TEST(LoginLimits, OneAddressTryingManyUsernamesIsLimited) {
 TEST(LoginLimits, BehindATrustedProxyEachForwardedClientHasItsOwnLimit) {
     ManualClock clock(1'000'000);
     TestServer s("", [](Config& c) {
-        c.exempt_addresses = "";
+        c.limits.per_address_exempt = "";
         c.trusted_proxies = "127.0.0.1";
         c.limits.login_burst_per_address = 2;
     }, &clock);

@@ -144,6 +144,11 @@ void WsClient::send_binary(const std::string& bytes) {
     impl_->ws.text(true);
 }
 
+void WsClient::send_ping() {
+    beast::error_code ec;
+    impl_->ws.ping({}, ec);
+}
+
 namespace {
 bool is_notice(const json& f) {
     if (!f.is_object() || !f.contains("type") || !f["type"].is_string()) return false;

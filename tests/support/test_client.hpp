@@ -60,6 +60,7 @@ public:
     void send(const json& frame);
     void send_text(const std::string& text);
     void send_binary(const std::string& bytes);
+    void send_ping();  // a WebSocket ping (a control frame, not a protocol `ping`)
     // The next frame, or nullopt when the deadline passes or the socket
     // closed. Skips receipt, presence and typing frames unless keep_notices.
     std::optional<json> recv(std::chrono::milliseconds deadline = kDeadline);

@@ -74,8 +74,10 @@ TEST(Config, BadSettingsStopWithAnExitCodeOf2) {
         {"natterd", "--config", dir.file("missing.toml")},
         {"natterd", "--no-such-flag"},
         {"natterd", "--trusted-proxies", "10.0.0.0/8,proxy.internal"},
-        {"natterd", "--exempt-addresses", "127.0.0.1/40"},
         {"natterd", "--login-burst-per-address", "0"},
+        {"natterd", "--per-address-exempt", "127.0.0.0/8,localhost"},  // names are not resolved
+        {"natterd", "--per-address-exempt", "10.0.0.0/33"},
+        {"natterd", "--http-timeout-ms", "10"},
     };
     for (auto& argv : bad) {
         Args a;
