@@ -23,6 +23,7 @@
 #include "adapters/localpresence/local_presence.hpp"
 #include "adapters/redis/redis_cluster.hpp"
 #include "adapters/s3/s3_blobs.hpp"
+#include "chat/account_deletion.hpp"
 #include "chat/accounts.hpp"
 #include "app/metrics.hpp"
 #include "app/store_backend.hpp"
@@ -141,7 +142,8 @@ struct App::Impl {
         media = std::make_unique<MediaService>(store->ports(), *blobs, *ids, *clock, media_policy);
         messaging->set_media(media.get());
         groups = std::make_unique<GroupService>(store->ports(), *messaging, *ids, *clock, config.limits);
-        api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops), media.get());
+        deletion = std::make_unique<AccountDeletion>(*accounts, groups.get(), media.get());
+        api = std::make_unique<HttpApi>(*accounts, *history, groups.get(), std::move(ops), media.get(), deletion.get());
         sweeper = std::make_unique<RetentionSweeper>(*store->ports().retention, *clock, config.retention);
         web = std::make_unique<StaticFiles>(config.web_root);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
@@ -274,9 +276,12 @@ struct App::Impl {
         });
     }
 
-    // Retention, then the media it (or time) left unused, with their blobs.
+    // Deletions cut short, retention, then the media they (or time) left
+    // unused, with their blobs.
     SweepReport sweep() {
+        auto deletions = accounts->finish_deletions();
         auto r = sweeper->run_once();
+        r.deletions = deletions;
         r.media = media->sweep();
         return r;
     }
@@ -289,10 +294,10 @@ struct App::Impl {
                 lock.unlock();
                 try {
                     auto r = sweep();
-                    if (r.inbox || r.history || r.dedupe || r.media)
+                    if (r.inbox || r.history || r.dedupe || r.media || r.deletions)
                         log_event(LogLevel::info, "retention.swept",
                                   {{"inbox_rows", r.inbox}, {"messages", r.history}, {"idempotency_keys", r.dedupe},
-                                   {"media", r.media}});
+                                   {"media", r.media}, {"account_deletions", r.deletions}});
                 } catch (const std::exception& e) {
                     log_event(LogLevel::error, "retention.failed", {{"error", e.what()}});
                 }
@@ -357,6 +362,7 @@ struct App::Impl {
     std::atomic<bool> draining{false};
     std::unique_ptr<HistoryService> history;
     std::unique_ptr<GroupService> groups;
+    std::unique_ptr<AccountDeletion> deletion;
     std::unique_ptr<BlobStore> blobs;
     std::unique_ptr<StaticFiles> web;
     BlobEndpoint* blob_endpoint = nullptr;  // the local store: natterd serves /v1/blobs

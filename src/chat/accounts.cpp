@@ -203,6 +203,37 @@ Result<UserRecord> AccountService::update_profile(const Principal& who, const Pr
     return stores_.users->update_profile(who.user, fields);
 }
 
+Result<Ok> AccountService::confirm_password(const Principal& who, const std::string& password) {
+    auto user = stores_.users->user_by_id(who.user);
+    if (!user) return err(Code::unauthorized, "access token was revoked");
+    if (auto wait = login_limiter_.take(std::hash<std::string>{}(user->username), clock_.now_ms())) {
+        Error e = err(Code::rate_limited, "too many password attempts for this username: wait");
+        e.retry_after_ms = wait;
+        return e;
+    }
+    if (password.size() > kMaxPassword || !hasher_.verify(user->password_hash, password))
+        return err(Code::unauthorized, "wrong password");
+    return Ok{};
+}
+
+Result<Ok> AccountService::erase(UserId user) {
+    auto devices = stores_.devices->devices(user);
+    auto r = stores_.users->delete_user(user, clock_.now_ms());
+    if (!r && !(r.error().code == Code::unavailable && stores_.users->user_deleted(user))) return r.error();
+    for (const auto& d : devices) announce_revocation(user, d.device_id);
+    return Ok{};
+}
+
+bool AccountService::deleted(UserId user) { return stores_.users->user_deleted(user); }
+
+std::size_t AccountService::finish_deletions() {
+    constexpr std::size_t kBatch = 100;
+    std::size_t n = 0;
+    for (UserId u : stores_.users->unfinished_deletions(kBatch))
+        if (stores_.users->delete_user(u, clock_.now_ms())) ++n;
+    return n;
+}
+
 void AccountService::announce_revocation(UserId user, DeviceId device) {
     auto ev = std::make_shared<BusEvent>();
     ev->kind = BusEvent::Kind::revoke;

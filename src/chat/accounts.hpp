@@ -65,6 +65,18 @@ public:
     Result<UserRecord> update_profile(const Principal& who, const ProfilePatch& patch);
     Result<Ok> check_profile(const ProfilePatch& patch) const;
 
+    // Account deletion's parts (AccountDeletion puts them in order).
+    // The user's password again: unauthorized when wrong; rate limited per
+    // username with sign-in, so it is no way round that limit.
+    Result<Ok> confirm_password(const Principal& who, const std::string& password);
+    // Deletes the account in the store and closes every socket of its
+    // devices (4001). A deletion cut short after its first step (the user
+    // can no longer sign in) still counts as done: the sweeper finishes it.
+    Result<Ok> erase(UserId user);
+    bool deleted(UserId user);
+    // Finishes deletions cut short; how many it finished.
+    std::size_t finish_deletions();
+
 private:
     Result<SessionGrant> grant(const DeviceRecord& device);
     std::string new_refresh_token(UserId user);

@@ -10,9 +10,9 @@
 namespace natter {
 
 
-Result<SendOutcome> GroupService::commit(GroupChange change) {
+Result<SendOutcome> GroupService::commit(GroupChange change, bool rate_limited) {
     auto now = clock_.now_ms();
-    if (auto wait = change_limiter_.take(change.actor, now)) {
+    if (auto wait = rate_limited ? change_limiter_.take(change.actor, now) : 0) {
         Error e = err(Code::rate_limited, "too many group changes: slow down");
         e.retry_after_ms = wait;
         return e;
@@ -71,6 +71,26 @@ Result<Ok> GroupService::member_change(GroupChange::Kind kind, const Principal& 
     change.user = user;
     auto out = commit(std::move(change));
     if (!out) return out.error();
+    return Ok{};
+}
+
+Result<Ok> GroupService::leave_every_group(const Principal& who) {
+    constexpr std::size_t kEvery = 1'000'000;  // every conversation of the user: direct ones are listed too
+    bool failed = false;
+    for (const auto& c : stores_.conversations->conversations(who.user, kEvery)) {
+        auto ref = parse_conversation(c.conversation_id);
+        if (!ref || !ref->group) continue;
+        GroupChange change;
+        change.kind = GroupChange::Kind::remove;
+        change.group_id = ref->a;
+        change.actor = who.user;
+        change.actor_device = who.device;
+        change.user = who.user;
+        auto out = commit(std::move(change), false);
+        // not_found: left meanwhile (an earlier try whose answer was lost).
+        if (!out && out.error().code != Code::not_found) failed = true;
+    }
+    if (failed) return err(Code::unavailable, "could not leave every group; retry");
     return Ok{};
 }
 

@@ -45,10 +45,15 @@ public:
         return member_change(GroupChange::Kind::remove, who, group_id, user);
     }
     std::size_t max_members() const { return limits_.max_group_members; }
+    // The user leaves every group, as a member leaving (the others see it;
+    // the last admin hands the group on), for account deletion: not rate
+    // limited (the deletion is, by its password). unavailable when a group
+    // could not be left.
+    Result<Ok> leave_every_group(const Principal& who);
 
 private:
     Result<Ok> member_change(GroupChange::Kind kind, const Principal& who, std::uint64_t group_id, UserId user);
-    Result<SendOutcome> commit(GroupChange change);
+    Result<SendOutcome> commit(GroupChange change, bool rate_limited = true);
 
     Stores stores_;
     MessagingService& messaging_;

@@ -159,8 +159,12 @@ std::size_t MediaService::sweep() {
         if (batch.size() < kBatch) break;
     }
     stats_.swept += n;
-    // The blobs, from the trash: a blob store that fails keeps the rest
-    // for the next sweep.
+    empty_trash();
+    return n;
+}
+
+void MediaService::empty_trash() {
+    constexpr std::size_t kBatch = 200;
     for (;;) {
         auto keys = stores_.media->blob_trash(kBatch);
         std::vector<std::string> removed;
@@ -176,7 +180,7 @@ std::size_t MediaService::sweep() {
             }
         }
         stores_.media->forget_trash(removed);
-        if (failed || keys.size() < kBatch) return n;
+        if (failed || keys.size() < kBatch) return;
     }
 }
 

@@ -63,6 +63,9 @@ public:
     // or avatar uses any more, then their blobs (a failed blob removal is
     // retried by the next sweep). Returns how many media. Blocking.
     std::size_t sweep();
+    // Removes the blobs whose media are gone (the blob trash); a blob store
+    // that fails keeps the rest for the next sweep. Blocking.
+    void empty_trash();
 
     const MediaPolicy& policy() const { return policy_; }
 

@@ -21,6 +21,7 @@ struct RetentionPolicy {
 struct SweepReport {
     std::size_t inbox = 0, history = 0, dedupe = 0, credentials = 0;
     std::size_t media = 0;  // media deleted with their blobs (MediaService::sweep)
+    std::size_t deletions = 0;  // account deletions cut short, finished (AccountService::finish_deletions)
 };
 
 class RetentionSweeper {

@@ -1,4 +1,4 @@
-// register, login, logout, devices, devices remove.
+// register, login, logout, devices, devices remove, account delete.
 #include <unistd.h>
 
 #include <cstdio>
@@ -126,6 +126,28 @@ int run_devices_remove(const Globals& g, const std::string& device_id) {
         api.store().save(c);
     }
     std::cout << "removed device " << device_id << ", this one: logged out\n";
+    return kExitOk;
+}
+
+int run_account_delete(const Globals& g, const AccountDeleteOptions& o) {
+    if (!o.yes)
+        throw CliError(kExitUsage, "this deletes your account for good (devices, media, profile, username, groups): "
+                                   "add --yes to go on");
+    auto api = Api::signed_in(g);
+    json body = {{"password", read_password(o.password_stdin, false)}};
+    // Once, without the silent refresh-and-retry of Api::call: a 401 here is
+    // most likely the password, and a retry would count a second guess.
+    auto r = http_request(api.server(), {"DELETE", "/v1/accounts/me", body.dump(), api.access_token()});
+    if (r.status == 401) throw CliError(kExitAuth, server_error_text(r));
+    if (r.status != 204) throw CliError(kExitRefused, server_error_text(r));
+    auto c = api.creds();
+    std::cout << "deleted account " << c.username << " (user id " << c.user_id << ") on " << c.server << "\n";
+    c.forget_tokens();
+    c.device_id.clear();
+    {
+        auto lock = api.store().lock();
+        api.store().save(c);
+    }
     return kExitOk;
 }
 

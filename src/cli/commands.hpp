@@ -20,6 +20,11 @@ struct LoginOptions {
     bool password_stdin = false;
 };
 
+struct AccountDeleteOptions {
+    bool yes = false;  // --yes: it cannot be undone
+    bool password_stdin = false;
+};
+
 struct SendOptions {
     std::string to;                  // USER; with --group, the first word of the text
     std::string group;               // --group ID
@@ -73,6 +78,7 @@ int run_login(const Globals& g, const LoginOptions& o);
 int run_logout(const Globals& g);
 int run_devices(const Globals& g);
 int run_devices_remove(const Globals& g, const std::string& device_id);
+int run_account_delete(const Globals& g, const AccountDeleteOptions& o);
 int run_send(const Globals& g, const SendOptions& o);
 int run_listen(const Globals& g, const ListenOptions& o);
 int run_chat(const Globals& g, const ChatOptions& o);

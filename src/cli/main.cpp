@@ -24,7 +24,7 @@ constexpr const char* kFooter = R"(Exit codes:
 
 Environment:
   NATTER_SERVER      default for --server (else http://127.0.0.1:8080)
-  NATTER_PASSWORD    the password for register and login (else asked on the terminal)
+  NATTER_PASSWORD    the password for register, login and account delete (else asked on the terminal)
   NATTER_CONFIG_DIR  where profiles are kept (else $XDG_CONFIG_HOME/natter, else ~/.config/natter))";
 
 struct Cli {
@@ -41,6 +41,7 @@ struct Cli {
     GroupOptions group;
     ReceiptsOptions receipts;
     std::string device_to_remove;
+    AccountDeleteOptions account_delete;
     HistoryOptions history;
     bool conversations_json = false;
     MediaGetOptions media_get;
@@ -86,6 +87,17 @@ struct Cli {
         auto* rm = d->add_subcommand("remove", "remove a device: tokens revoked, inbox dropped");
         rm->add_option("DEVICE_ID", device_to_remove)->required();
         rm->callback([this] { command = [this] { return run_devices_remove(globals, device_to_remove); }; });
+
+        auto* acct = app.add_subcommand("account", "your account as a whole");
+        acct->require_subcommand(1);
+        auto* del = acct->add_subcommand("delete", "delete your account for good (the password is asked again)");
+        del->add_flag("--yes", account_delete.yes, "yes, delete it: it cannot be undone");
+        del->add_flag("--password-stdin", account_delete.password_stdin, "read the password from the first line of stdin");
+        del->footer(std::string("Your devices, tokens, inboxes, images, profile and group memberships go, and your\n"
+                                "username is free for anyone to take. Messages you sent stay in the others' history,\n"
+                                "from a \"deleted account\".\n\n") +
+                    kFooter);
+        del->callback([this] { command = [this] { return run_account_delete(globals, account_delete); }; });
     }
 
     void add_messaging() {

@@ -114,6 +114,11 @@ void print_profile(const json& p, bool json_out) {
     auto line = [](const char* label, const std::string& value) {
         std::cout << label << printable(value, "              ") << "\n";
     };
+    if (is_tombstone(p)) {
+        line("user id:      ", str_field(p, "user_id"));
+        std::cout << kDeletedAccount << "\n";
+        return;
+    }
     line("username:     ", str_field(p, "username"));
     line("user id:      ", str_field(p, "user_id"));
     line("display name: ", str_field(p, "display_name"));

@@ -9,6 +9,17 @@
 
 namespace natter::cli {
 
+bool is_tombstone(const json& profile) {
+    if (!profile.is_object()) return false;
+    auto it = profile.find("deleted");
+    return it != profile.end() && it->is_boolean() && it->get<bool>();
+}
+
+std::string display_username(const json& profile, const std::string& fallback) {
+    if (is_tombstone(profile)) return kDeletedAccount;
+    return str_field(profile, "username", fallback);
+}
+
 bool is_id(const std::string& s) {
     if (s.empty() || s.size() > 20 || s[0] == '0') return false;
     if (!std::all_of(s.begin(), s.end(), [](unsigned char c) { return std::isdigit(c); })) return false;
@@ -20,7 +31,7 @@ User resolve_user(Api& api, const std::string& who, bool lookup) {
     if (!forced_name && is_id(who)) {
         if (!lookup) return User{who, ""};
         auto j = api.call("GET", "/v1/users/" + who);
-        return User{who, str_field(j, "username", who)};
+        return User{who, display_username(j, who)};
     }
     std::string name = forced_name ? who.substr(1) : who;
     if (name.empty()) throw CliError(kExitUsage, "empty username");
@@ -55,7 +66,7 @@ std::string NameCache::name_of(const std::string& user_id) {
     if (auto it = names_.find(user_id); it != names_.end()) return it->second;
     std::string name = user_id;
     try {
-        if (is_id(user_id)) name = str_field(api_.call("GET", "/v1/users/" + user_id), "username", user_id);
+        if (is_id(user_id)) name = display_username(api_.call("GET", "/v1/users/" + user_id), user_id);
     } catch (const CliError& e) {
         if (e.exit_code() == kExitAuth) throw;
         if (e.exit_code() == kExitNetwork) return name;  // not cached: try again next time

@@ -15,6 +15,14 @@ struct User {
 // A decimal id string as the protocol writes them (digits, no leading zero).
 bool is_id(const std::string& s);
 
+// How a deleted account is named: its id stays on the messages it sent.
+inline constexpr const char* kDeletedAccount = "(deleted account)";
+// A GET /v1/users/{id} answer that is a deleted account's tombstone.
+bool is_tombstone(const json& profile);
+// A GET /v1/users/{id} answer's username; kDeletedAccount for a tombstone
+// ({"user_id","deleted":true}); `fallback` when there is none.
+std::string display_username(const json& profile, const std::string& fallback);
+
 // USER as typed: digits are a user id (not looked up unless `lookup`), "@name"
 // or any other text a username. Throws the server's not_found (exit 1).
 User resolve_user(Api& api, const std::string& who, bool lookup = false);

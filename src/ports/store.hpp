@@ -44,6 +44,21 @@ public:
     virtual std::optional<UserRecord> user_by_name(const std::string& username) = 0;
     // not_found when the user is gone.
     virtual Result<UserRecord> update_profile(UserId user, const ProfilePatch& patch) = 0;
+
+    // Deletes an account: its row (profile, avatar), devices, refresh tokens,
+    // tickets, inbox rows, media (their blob keys go to the blob trash) and
+    // membership of its 1:1 chats (a send to it: not_found); its username
+    // is free again. What stays: its messages in others' history and a
+    // tombstone, so user_deleted() says so.
+    // Group memberships are the service's to end first (each is a message).
+    // The first step takes the account row and every credential at once, so
+    // a deletion cut short (unavailable: a store shard did not answer)
+    // leaves a user who cannot sign in; calling it again finishes it, and
+    // until then unfinished_deletions() lists the user. Idempotent; Ok for
+    // a user already deleted, not_found for one that never was.
+    virtual Result<Ok> delete_user(UserId user, std::int64_t now) = 0;
+    virtual bool user_deleted(UserId user) = 0;
+    virtual std::vector<UserId> unfinished_deletions(std::size_t batch) = 0;
 };
 
 struct DeviceRecord {

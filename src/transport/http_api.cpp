@@ -168,7 +168,7 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
     }
 
     // Everything else needs an access token.
-    bool known = p == "/v1/sessions/current" || p == "/v1/devices" || p.rfind("/v1/devices/", 0) == 0 ||
+    bool known = (deletion_ && p == "/v1/accounts/me") || p == "/v1/sessions/current" || p == "/v1/devices" || p.rfind("/v1/devices/", 0) == 0 ||
                  p == "/v1/ws-tickets" || p == "/v1/users" || p.rfind("/v1/users/", 0) == 0 ||
                  p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0 ||
                  (groups_ && (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0)) ||
@@ -180,6 +180,14 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
     if (p == "/v1/conversations" || p.rfind("/v1/conversations/", 0) == 0) return conversations(*who, req);
     if (p == "/v1/groups" || p.rfind("/v1/groups/", 0) == 0) return groups(*who, req);
     if (p == "/v1/media" || p.rfind("/v1/media/", 0) == 0) return media(*who, req);
+    if (p == "/v1/accounts/me") {
+        if (m != "DELETE") return method_not_allowed();
+        json body;
+        if (auto e = parse_body(req, body)) return *e;
+        std::string password;
+        if (auto e = required(body, "password", password)) return *e;
+        return answer(deletion_->delete_account(*who, password), [](Ok) { return no_content(); });
+    }
     if (p == "/v1/sessions/current") {
         if (m != "DELETE") return method_not_allowed();
         return answer(accounts_.logout(*who), [](Ok) { return no_content(); });
@@ -241,7 +249,11 @@ HttpResponse HttpApi::handle(const HttpRequest& req) {
         if (m != "GET") return method_not_allowed();
         auto id = parse_id(std::string_view(p).substr(10));
         if (!id) return error_response(err(Code::not_found, "no such user"));
-        return answer(accounts_.user(*id), [](const UserRecord& u) { return json_response(200, user_json(u)); });
+        auto u = accounts_.user(*id);
+        // A deleted account's messages stay in others' history: its id names a tombstone.
+        if (!u && u.error().code == Code::not_found && accounts_.deleted(*id))
+            return json_response(200, {{"user_id", id_string(*id)}, {"deleted", true}});
+        return answer(std::move(u), [](const UserRecord& r) { return json_response(200, user_json(r)); });
     }
     return error_response(err(Code::not_found, "no such endpoint"));
 }

@@ -6,6 +6,7 @@
 #include <map>
 #include <string>
 
+#include "chat/account_deletion.hpp"
 #include "chat/accounts.hpp"
 #include "chat/groups.hpp"
 #include "chat/history.hpp"
@@ -41,10 +42,10 @@ struct HttpOperations {
 class HttpApi {
 public:
     using Operations = HttpOperations;
-    // Without `groups`, the group endpoints answer 404.
+    // Without `groups`, the group endpoints answer 404; without `deletion`, DELETE /v1/accounts/me does.
     HttpApi(AccountService& accounts, HistoryService& history, GroupService* groups = nullptr, Operations ops = {},
-            MediaService* media = nullptr)
-        : accounts_(accounts), history_(history), groups_(groups), media_(media), ops_(std::move(ops)) {}
+            MediaService* media = nullptr, AccountDeletion* deletion = nullptr)
+        : accounts_(accounts), history_(history), groups_(groups), media_(media), deletion_(deletion), ops_(std::move(ops)) {}
     HttpResponse handle(const HttpRequest& req);
 
 private:
@@ -55,6 +56,7 @@ private:
     HistoryService& history_;
     GroupService* groups_;
     MediaService* media_;
+    AccountDeletion* deletion_;
     Operations ops_;
 };
 

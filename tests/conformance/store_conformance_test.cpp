@@ -332,6 +332,68 @@ TEST_P(StoreConformance, UpdateProfileOfAnUnknownUserIsNotFound) {
     expect_error_code(r.error(), Code::not_found);
 }
 
+TEST_P(StoreConformance, DeleteUserTakesTheAccountItsCredentialsInboxAndMediaAndFreesTheName) {
+    auto media = sut_->ports.media;
+    auto alice = add_user("alice"), bob = add_user("bob");
+    auto a1 = add_device(alice), a2 = add_device(alice), b1 = add_device(bob);
+    devices_->add_refresh_token(alice, a1, "a1-refresh", kNow + 60'000);
+    devices_->add_ticket(alice, a2, "a2-ticket", kNow + 30'000);
+    MediaRecord photo{next_id(), alice, "image/png", 10, "m/photo", kNow};
+    ASSERT_TRUE(media->add_media(photo, 1 << 20).ok());
+    media->mark_verified(photo.media_id);
+    ASSERT_TRUE(media->set_avatar(alice, photo.media_id, kNow).ok());
+    auto from_alice = sent(direct(alice, a1, bob));
+    sent(direct(bob, b1, alice));
+    ASSERT_EQ(inbox(alice, a1).size(), 1u);
+
+    ASSERT_TRUE(users_->delete_user(alice, kNow).ok());
+
+    EXPECT_FALSE(users_->user_by_id(alice).has_value());
+    EXPECT_FALSE(users_->user_by_name("alice").has_value());
+    EXPECT_TRUE(users_->user_deleted(alice));
+    EXPECT_FALSE(users_->user_deleted(bob));
+    EXPECT_TRUE(devices_->devices(alice).empty());
+    EXPECT_FALSE(devices_->device(alice, a1).has_value());
+    EXPECT_EQ(devices_->rotate_refresh_token(alice, "a1-refresh", "next", kNow + 60'000, kNow).kind, Kind::unknown);
+    EXPECT_FALSE(devices_->take_ticket(alice, "a2-ticket", kNow).has_value());
+    EXPECT_TRUE(inbox(alice, a1).empty());
+    EXPECT_TRUE(inbox(alice, a2).empty());
+    EXPECT_FALSE(media->media(photo.media_id).has_value());
+    EXPECT_EQ(media->blob_trash(10), std::vector<std::string>{"m/photo"});
+    EXPECT_TRUE(users_->unfinished_deletions(10).empty());
+
+    // What she sent stays in the conversation, under her id.
+    auto h = sut_->ports.conversations->history(from_alice.message.conversation_id, 1, 0, 10);
+    ASSERT_EQ(h.size(), 2u);
+    EXPECT_EQ(h[1].from_user, alice);
+    EXPECT_EQ(h[1].message_id, from_alice.message.message_id);
+    EXPECT_EQ(inbox(bob, b1).size(), 1u) << "bob's copy waits for bob";
+
+    // No device can be opened for her, nothing sent to her; the name is free.
+    expect_error_code(devices_->open_device(alice, std::nullopt, next_id(), "d", kNow, kManyDevices).error(),
+                      Code::not_found);
+    expect_error_code(send(direct(bob, b1, alice)).error(), Code::not_found);
+    auto again = add_user("alice");
+    EXPECT_EQ(users_->user_by_name("alice")->user_id, again);
+    EXPECT_TRUE(users_->user_deleted(alice));
+}
+
+TEST_P(StoreConformance, DeleteUserIsIdempotentAndKnowsOnlyRealUsers) {
+    auto alice = add_user("alice");
+    add_device(alice);
+    ASSERT_TRUE(users_->delete_user(alice, kNow).ok());
+    EXPECT_TRUE(users_->delete_user(alice, kNow + 1).ok()) << "a retry finds the work done";
+    EXPECT_TRUE(users_->user_deleted(alice));
+    expect_error_code(users_->delete_user(424242, kNow).error(), Code::not_found);
+    EXPECT_FALSE(users_->user_deleted(424242));
+    // Another user's things are untouched.
+    auto bob = add_user("bob");
+    auto b1 = add_device(bob);
+    ASSERT_TRUE(users_->delete_user(add_user("carol"), kNow).ok());
+    EXPECT_TRUE(devices_->device(bob, b1).has_value());
+    EXPECT_EQ(users_->user_by_name("bob")->user_id, bob);
+}
+
 // ---- DeviceStore: devices
 
 TEST_P(StoreConformance, OpenDeviceAddsANewDevice) {

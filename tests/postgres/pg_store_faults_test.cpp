@@ -269,6 +269,41 @@ namespace {
 // Sends wait for a worker in a bounded queue: past limits.max_pending_writes
 // they are refused at once (`unavailable`, "overloaded"), never held in
 // memory without end; the ones accepted all complete.
+// A deletion cut short by a shard down: the user cannot sign in from the
+// first step on; the deletion is listed as unfinished, and done again once
+// the shard is back it finishes (the media there go to the blob trash).
+TEST_F(PgStoreFaults, AnAccountDeletionCutShortLeavesNoWayInAndARetryFinishesIt) {
+    UserId alice = user_where([&](UserId) { return true; });
+    add_user(alice, "alice");
+    add_device(alice);
+    // A media of hers on a shard that is neither hers nor her name's.
+    std::size_t name_shard = store_->ring().shard_of("name:alice");
+    std::uint64_t media_id = next_++;
+    while (store_->ring().shard_of("media:" + std::to_string(media_id)) == user_shard(alice) ||
+           store_->ring().shard_of("media:" + std::to_string(media_id)) == name_shard)
+        media_id = next_++;
+    std::size_t media_shard = store_->ring().shard_of("media:" + std::to_string(media_id));
+    ASSERT_TRUE(store_->add_media(MediaRecord{media_id, alice, "image/png", 10, "m/alice", kNow}, 1 << 20).ok());
+
+    servers_[media_shard]->stop();
+    auto r = store_->delete_user(alice, kNow);
+    ASSERT_FALSE(r.ok());
+    EXPECT_EQ(code_name(r.error().code), std::string("unavailable")) << r.error().message;
+    EXPECT_FALSE(store_->user_by_id(alice).has_value());
+    EXPECT_TRUE(store_->user_deleted(alice));
+    EXPECT_TRUE(store_->devices(alice).empty());
+    EXPECT_FALSE(store_->open_device(alice, std::nullopt, next_++, "again", kNow, 10).ok());
+    EXPECT_EQ(store_->unfinished_deletions(10), std::vector<UserId>{alice});
+
+    servers_[media_shard]->start();
+    Result<Ok> again = err(Code::unavailable, "");
+    ASSERT_TRUE(eventually([&] { return (again = store_->delete_user(alice, kNow)).ok(); })) << again.error().message;
+    EXPECT_TRUE(store_->unfinished_deletions(10).empty());
+    EXPECT_FALSE(store_->media(media_id).has_value());
+    EXPECT_EQ(store_->blob_trash(10), std::vector<std::string>{"m/alice"});
+    EXPECT_FALSE(store_->user_by_name("alice").has_value());
+}
+
 TEST_F(PgStoreFaults, SendsWaitingForAWorkerAreBounded) {
     UserId alice = user_where([&](UserId) { return true; });
     UserId bob = user_where([&](UserId b) { return b != alice; });

@@ -265,6 +265,8 @@ export class Client {
     if (userId === this.state.me?.user_id) return 'You';
     const u = this.state.users.get(userId);
     if (!u) this.profile(userId);
+    // A deleted account's id stays on its messages; the server answers a tombstone for it.
+    if (u?.deleted) return 'Deleted account';
     return u?.display_name || u?.username || '…';
   }
 

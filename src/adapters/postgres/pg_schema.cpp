@@ -172,6 +172,18 @@ CREATE TABLE fanned_out(
   PRIMARY KEY(user_id, message_id));
 CREATE INDEX fanned_out_age ON fanned_out(created_at);
 )sql",
+    // 3: account deletion. On the user's shard, a tombstone; it keeps the
+    // username only until the deletion finished (the name's shard is told
+    // last but one). Media by owner, on every media shard, to delete them.
+    R"sql(
+CREATE TABLE deleted_users(
+  user_id bigint PRIMARY KEY,
+  username text NOT NULL,
+  deleted_at bigint NOT NULL,
+  finished boolean NOT NULL DEFAULT false);
+CREATE INDEX deleted_users_unfinished ON deleted_users(user_id) WHERE NOT finished;
+CREATE INDEX media_owner ON media(owner);
+)sql",
 };
 
 // Any constant: the lock natterd nodes take while migrating one shard.

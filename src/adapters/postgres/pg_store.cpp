@@ -196,7 +196,10 @@ Result<DeviceRecord> PgStore::open_device(UserId user, std::optional<DeviceId> e
         return on(user_shard(user), [&](Connection& c) {
             return c.transaction([&](Connection& t) -> Result<DeviceRecord> {
                 // One sign-in of a user at a time: the device count holds.
-                t.exec("SELECT 1 FROM users WHERE user_id=$1 FOR UPDATE", {Param::id(user)});
+                // A deletion holds the row until it commits; after it, no device.
+                if (t.exec("SELECT 1 FROM users WHERE user_id=$1 FOR UPDATE", {Param::id(user)}).empty() &&
+                    !t.exec("SELECT 1 FROM deleted_users WHERE user_id=$1", {Param::id(user)}).empty())
+                    return err(Code::not_found, "no such user");
                 if (existing) {
                     auto r = t.exec(std::string("UPDATE devices SET last_seen=$3 WHERE user_id=$1 AND device_id=$2 "
                                                 "RETURNING ") + kDeviceColumns,
@@ -432,8 +435,13 @@ Result<SendOutcome> PgStore::send_now(const SendRequest& req) {
                     return err(Code::forbidden, "not a member of this group");
                 }
             }
-            auto last = t.exec("SELECT last_seq, last_message_id FROM conversations WHERE conversation_id=$1 FOR UPDATE",
-                               {Param::text(req.conversation_id)});
+            // With the recipient's membership: a deleted account leaves its 1:1 chats.
+            auto last = t.exec("SELECT last_seq, last_message_id, "
+                               "EXISTS(SELECT 1 FROM members WHERE conversation_id=$1 AND user_id=$2) "
+                               "FROM conversations WHERE conversation_id=$1 FOR UPDATE",
+                               {Param::text(req.conversation_id), Param::id(req.recipient)});
+            if (!last.empty() && !req.group && req.recipient && !last.boolean(0, 2))
+                return err(Code::not_found, "no such user");
             if (last.empty()) {
                 if (req.group) return err(Code::not_found, "no such group");
                 // A new 1:1 chat: the recipient must exist (its shard must

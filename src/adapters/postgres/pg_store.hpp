@@ -71,6 +71,13 @@ public:
     std::optional<UserRecord> user_by_id(UserId user) override;
     std::optional<UserRecord> user_by_name(const std::string& username) override;
     Result<UserRecord> update_profile(UserId user, const ProfilePatch& patch) override;
+    // pg_accounts.cpp: the user's shard first (the tombstone, the account
+    // row, every credential, device and inbox row, in one transaction), then
+    // the name's shard, then the media on every shard, then the tombstone
+    // is marked finished.
+    Result<Ok> delete_user(UserId user, std::int64_t now) override;
+    bool user_deleted(UserId user) override;
+    std::vector<UserId> unfinished_deletions(std::size_t batch) override;
 
     // DeviceStore
     Result<DeviceRecord> open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,

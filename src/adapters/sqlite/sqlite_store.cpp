@@ -121,6 +121,9 @@ CREATE INDEX IF NOT EXISTS inbox_order ON inbox(user_id, device_id, inbox_id);
 CREATE INDEX IF NOT EXISTS inbox_message ON inbox(message_id);
 CREATE INDEX IF NOT EXISTS inbox_age ON inbox(created_at);
 CREATE INDEX IF NOT EXISTS refresh_tokens_expiry ON refresh_tokens(expires_at);
+CREATE TABLE IF NOT EXISTS deleted_users(
+  user_id INTEGER PRIMARY KEY,
+  deleted_at INTEGER NOT NULL);
 )sql";
 
 std::optional<DeviceRecord> load_device(Db& db, UserId user, DeviceId device) {
@@ -439,6 +442,33 @@ Result<UserRecord> SqliteStore::update_profile(UserId user, const ProfilePatch& 
     }, err(Code::unavailable, "store write failed"));
 }
 
+Result<Ok> SqliteStore::delete_user(UserId user, std::int64_t now) {
+    // One transaction: nothing of a deletion is ever half done here.
+    return write_sync<Result<Ok>>([&](Db& db) -> Result<Ok> {
+        if (!db.prepare("SELECT 1 FROM users WHERE user_id=?").bind(1, user).step()) {
+            if (db.prepare("SELECT 1 FROM deleted_users WHERE user_id=?").bind(1, user).step()) return Ok{};
+            return err(Code::not_found, "no such user");
+        }
+        db.prepare("INSERT OR IGNORE INTO deleted_users(user_id, deleted_at) VALUES(?,?)").bind(1, user).bind(2, now).run();
+        for (const char* sql : {"DELETE FROM refresh_tokens WHERE user_id=?", "DELETE FROM ws_tickets WHERE user_id=?",
+                                "DELETE FROM inbox WHERE user_id=?", "DELETE FROM devices WHERE user_id=?"})
+            db.prepare(sql).bind(1, user).run();
+        // The blobs go by the trash, as the sweeper's do.
+        db.prepare("INSERT OR IGNORE INTO blob_trash(blob_key, queued_at) SELECT blob_key, ? FROM media WHERE owner=?")
+            .bind(1, now).bind(2, user).run();
+        db.prepare("DELETE FROM media WHERE owner=?").bind(1, user).run();
+        db.prepare("DELETE FROM members WHERE user_id=? AND conversation_id LIKE 'd:%'").bind(1, user).run();
+        db.prepare("DELETE FROM users WHERE user_id=?").bind(1, user).run();
+        return Ok{};
+    }, err(Code::unavailable, "store write failed"));
+}
+
+bool SqliteStore::user_deleted(UserId user) {
+    return read([&](Db& db) { return db.prepare("SELECT 1 FROM deleted_users WHERE user_id=?").bind(1, user).step(); });
+}
+
+std::vector<UserId> SqliteStore::unfinished_deletions(std::size_t) { return {}; }
+
 // ---- devices and tokens
 
 Result<DeviceRecord> SqliteStore::open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,
@@ -450,6 +480,8 @@ Result<DeviceRecord> SqliteStore::open_device(UserId user, std::optional<DeviceI
             d->last_seen = now;
             return *d;
         }
+        if (db.prepare("SELECT 1 FROM deleted_users WHERE user_id=?").bind(1, user).step())
+            return err(Code::not_found, "no such user");
         auto count = db.prepare("SELECT count(*) FROM devices WHERE user_id=?");
         count.bind(1, user);
         count.step();

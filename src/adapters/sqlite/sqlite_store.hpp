@@ -52,6 +52,9 @@ public:
     std::optional<UserRecord> user_by_id(UserId user) override;
     std::optional<UserRecord> user_by_name(const std::string& username) override;
     Result<UserRecord> update_profile(UserId user, const ProfilePatch& patch) override;
+    Result<Ok> delete_user(UserId user, std::int64_t now) override;
+    bool user_deleted(UserId user) override;
+    std::vector<UserId> unfinished_deletions(std::size_t batch) override;  // none: a deletion is one transaction
 
     // DeviceStore
     Result<DeviceRecord> open_device(UserId user, std::optional<DeviceId> existing, DeviceId new_id,
