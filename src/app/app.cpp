@@ -144,7 +144,13 @@ struct App::Impl {
         sweeper = std::make_unique<RetentionSweeper>(*store->ports().retention, *clock, config.retention);
         web = std::make_unique<StaticFiles>(config.web_root);
         std::size_t threads = config.io_threads ? config.io_threads : std::max(1u, std::thread::hardware_concurrency());
-        ServerConfig server_config{config.host, config.port, threads};
+        ServerConfig server_config;
+        server_config.host = config.host;
+        server_config.port = config.port;
+        server_config.io_threads = threads;
+        server_config.tls_cert_file = config.tls.cert_file;
+        server_config.tls_key_file = config.tls.key_file;
+        server_config.tls_handshake_timeout = std::chrono::milliseconds(config.tls.handshake_timeout_ms);
         {
             std::istringstream list(config.allowed_origins);
             for (std::string origin; std::getline(list, origin, ',');) {

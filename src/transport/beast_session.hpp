@@ -10,7 +10,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "sessions/connection.hpp"
 #include "sessions/device_session.hpp"
@@ -23,11 +25,18 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
+namespace ssl = boost::asio::ssl;
+
+// The two streams a session runs on: plain TCP, and TLS over it. Sessions
+// are templates on it, instantiated for these two in their .cpp files.
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 struct Shared {
     explicit Shared(ServerDeps d) : deps(std::move(d)) {}
     ServerDeps deps;
     std::vector<std::string> allowed_origins;  // ServerConfig's
+    std::chrono::milliseconds tls_handshake_timeout{30000};  // ServerConfig's
     std::atomic<std::size_t> websockets{0};
     std::mutex gone_mu;
     std::condition_variable gone;  // a WebSocket ended: stop() waits on it
@@ -36,11 +45,14 @@ struct Shared {
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, http_requests{0};
 };
 
-// One WebSocket: owns the socket, the outbound queue (one write in flight),
-// and the DeviceSession that speaks the protocol over it.
-class WsSession final : public Connection, public std::enable_shared_from_this<WsSession> {
+// One WebSocket: owns the stream, the outbound queue (one write in flight),
+// and the DeviceSession that speaks the protocol over it. Stream is
+// PlainStream or TlsStream (ws_session.cpp instantiates both).
+template <class Stream>
+class WsSession final : public Connection, public std::enable_shared_from_this<WsSession<Stream>> {
 public:
-    WsSession(tcp::socket&& socket, Shared& shared, Principal who);
+    // Takes over the HTTP session's stream (for TLS: its finished handshake).
+    WsSession(Stream&& stream, Shared& shared, Principal who);
     ~WsSession() override;
     void accept(http::request<http::string_body> req);
 
@@ -59,7 +71,7 @@ private:
     void do_close();
     void finish();
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<Stream> ws_;
     beast::flat_buffer buffer_;
     Shared& shared_;
     Principal who_;
@@ -73,5 +85,8 @@ private:
     websocket::close_reason close_reason_;
     net::steady_timer close_timer_;  // a peer that never answers the close is cut off
 };
+
+extern template class WsSession<PlainStream>;
+extern template class WsSession<TlsStream>;
 
 }  // namespace natter::transport
