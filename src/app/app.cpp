@@ -151,6 +151,9 @@ struct App::Impl {
         server_config.host = config.host;
         server_config.port = config.port;
         server_config.io_threads = threads;
+        server_config.tls_cert_file = config.tls.cert_file;
+        server_config.tls_key_file = config.tls.key_file;
+        server_config.tls_handshake_timeout = std::chrono::milliseconds(config.tls.handshake_timeout_ms);
         {
             std::istringstream list(config.allowed_origins);
             for (std::string origin; std::getline(list, origin, ',');) {

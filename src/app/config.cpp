@@ -4,12 +4,17 @@
 #include <charconv>
 #include <cstring>
 #include <deque>
+#include <fstream>
+#include <memory>
 #include <functional>
 #include <iostream>
 #include <sstream>
 
 #include <CLI/CLI.hpp>
 #include <libpq-fe.h>
+#include <openssl/err.h>
+#include <openssl/ssl.h>
+#include <openssl/x509.h>
 #include <toml++/toml.h>
 
 #include "core/address.hpp"
@@ -196,6 +201,8 @@ std::vector<Setting> settings(Config& c, std::string& listen, std::string& sync,
         text("server", "allowed_origins", "--allowed-origins", "browser origins, comma-separated, whose pages may open a WebSocket besides natterd's own (https://app.example.com,http://localhost:5173); a socket without an Origin (not a browser) is always allowed", c.allowed_origins),
         text("server", "trusted_proxies", "--trusted-proxies", "addresses or prefixes, comma-separated (10.0.0.0/8,::1), of proxies in front of natterd: a request from one is counted under the last address of its X-Forwarded-For, and its connections are not counted per address", c.trusted_proxies),
         number("server", "drain_grace", "--drain-grace", "SIGTERM: seconds reported not ready before sockets close with 1012", c.drain_grace_s),
+        text("tls", "cert_file", "--tls-cert", "serve HTTPS and WSS only, with this PEM certificate (its chain after it); with tls.key_file (\"\": plain HTTP)", c.tls.cert_file),
+        text("tls", "key_file", "--tls-key", "the PEM private key of tls.cert_file", c.tls.key_file),
         text("store", "adapter", "--store", "message store: \"sqlite\" (one file in the data directory) or \"postgres\" (PostgreSQL shards, [postgres]; needs server.node_id)", c.store_adapter, {"sqlite", "postgres"}),
         text("sqlite", "synchronous", "--sqlite-synchronous", "\"full\": fsync every commit; \"normal\": at checkpoints (a power cut may lose the last commits)", sync, {"full", "normal"}),
         named_list("postgres", "shards", "--postgres-shard", "PostgreSQL store: one shard, NAME=CONNINFO (pg-1=host=10.0.0.1 port=5432 dbname=natter); give the flag once per shard; the file takes an array of such strings, the environment one variable with ';' between them", c.postgres.shards, &parse_pg_shard, &show_pg_shard),
@@ -496,6 +503,48 @@ std::string check_cluster(const Config& c) {
 }
 }  // namespace
 
+namespace {
+// OpenSSL's reason for the failure (its first error: the cause), as it reads after a colon.
+std::string openssl_reason() {
+    unsigned long e = ERR_peek_error();
+    std::string why = e ? ERR_reason_error_string(e) ? ERR_reason_error_string(e) : "unknown error" : "unknown error";
+    ERR_clear_error();
+    return why;
+}
+
+std::string unreadable(const std::string& name, const std::string& path) {
+    std::ifstream in(path);
+    if (in && in.peek() != std::ifstream::traits_type::eof()) return "";
+    return name + " \"" + path + "\" cannot be read" + (in ? " (it is empty)" : std::string(": ") + std::strerror(errno));
+}
+}  // namespace
+
+std::string check_tls(const TlsSettings& t) {
+    if (t.cert_file.empty() != t.key_file.empty())
+        return "tls.cert_file and tls.key_file go together: set both (natterd serves HTTPS and WSS) or neither "
+               "(plain HTTP, or TLS ended by a proxy in front)";
+    if (!t.enabled()) return "";
+    if (auto why = unreadable("tls.cert_file", t.cert_file); !why.empty()) return why;
+    if (auto why = unreadable("tls.key_file", t.key_file); !why.empty()) return why;
+    std::unique_ptr<SSL_CTX, decltype(&SSL_CTX_free)> ctx(SSL_CTX_new(TLS_server_method()), &SSL_CTX_free);
+    if (!ctx) return "tls: OpenSSL cannot start: " + openssl_reason();
+    ERR_clear_error();
+    if (SSL_CTX_use_certificate_chain_file(ctx.get(), t.cert_file.c_str()) != 1)
+        return "tls.cert_file \"" + t.cert_file + "\" is not a usable PEM certificate (then its chain): " + openssl_reason();
+    bool loaded = SSL_CTX_use_PrivateKey_file(ctx.get(), t.key_file.c_str(), SSL_FILETYPE_PEM) == 1;
+    // OpenSSL checks the key against the certificate as it loads it.
+    bool mismatch = !loaded && ERR_GET_LIB(ERR_peek_error()) == ERR_LIB_X509 &&
+                    ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH;
+    if (!loaded && !mismatch)
+        return "tls.key_file \"" + t.key_file + "\" is not a usable PEM private key (an unencrypted one): " + openssl_reason();
+    if (mismatch || SSL_CTX_check_private_key(ctx.get()) != 1) {
+        ERR_clear_error();
+        return "tls.key_file \"" + t.key_file + "\" is not the private key of the certificate in tls.cert_file \"" +
+               t.cert_file + "\": give the pair that was issued together";
+    }
+    return "";
+}
+
 std::string check_config(const Config& c) {
     if (auto l = check_limits(c.limits); !l.empty()) return "limits: " + l;
     const auto& r = c.retention;
@@ -522,6 +571,7 @@ std::string check_config(const Config& c) {
         return "auth.token_key and auth.token_key_file are both set: keep one";
     if (auto proxies = parse_prefixes(c.trusted_proxies); !proxies) return "server.trusted_proxies: " + proxies.error().message;
     if (auto why = check_cluster(c); !why.empty()) return why;
+    if (auto why = check_tls(c.tls); !why.empty()) return why;
     return "";
 }
 

@@ -59,6 +59,17 @@ struct RedisSettings {
     std::string password;  // secret; "" for none
 };
 
+// [tls]: natterd's own HTTPS and WSS. Both files or neither (plain HTTP,
+// or TLS ended by a proxy in front); read once at start: a renewed
+// certificate takes a restart.
+struct TlsSettings {
+    std::string cert_file;  // PEM: the certificate, then its chain
+    std::string key_file;   // PEM: its private key (readable by natterd alone)
+    // Not a setting: the HTTP read timeout, shortened by tests.
+    std::int64_t handshake_timeout_ms = 30000;
+    bool enabled() const { return !cert_file.empty(); }
+};
+
 struct Config {
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;
@@ -68,6 +79,7 @@ struct Config {
     std::int64_t drain_grace_s = 5;    // SIGTERM: seconds not-ready before sockets close with 1012
     std::string allowed_origins;       // comma-separated browser origins allowed to open a WebSocket, besides the server's own
     std::string trusted_proxies;       // comma-separated addresses/ranges whose X-Forwarded-For names the client
+    TlsSettings tls;
     std::string store_adapter = "sqlite";
     std::string bus_adapter = "local";
     std::string presence_adapter = "local";
@@ -128,6 +140,10 @@ std::string show_redis_instance(const RedisInstanceSetting& r);
 // The [s3] settings as the signer takes them.
 s3::Bucket s3_bucket(const S3Settings& s);
 s3::Credentials s3_credentials(const S3Settings& s);
+
+// The [tls] files: both or neither, readable, PEM, the key the
+// certificate's. Empty when fine, else what to fix.
+std::string check_tls(const TlsSettings& t);
 
 // Checks settings that depend on each other; empty when fine.
 std::string check_config(const Config& c);

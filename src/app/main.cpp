@@ -41,11 +41,13 @@ int main(int argc, char** argv, char** envp) {
     try {
         natter::App app(config);
         auto port = app.start();
-        std::printf("natterd: listening on http://%s:%u (data in %s)\n", config.host.c_str(), unsigned(port),
-                    config.data_dir.c_str());
+        std::printf("natterd: listening on %s://%s:%u (data in %s)\n", config.tls.enabled() ? "https" : "http",
+                    config.host.c_str(), unsigned(port), config.data_dir.c_str());
         std::fflush(stdout);
         natter::log_event(natter::LogLevel::info, "listening",
-                          {{"address", config.host + ":" + std::to_string(port)}, {"data", config.data_dir}});
+                          {{"address", config.host + ":" + std::to_string(port)},
+                           {"tls", config.tls.enabled() ? "on" : "off"},
+                           {"data", config.data_dir}});
         int sig = 0;
         sigwait(&signals, &sig);
         // SIGTERM: report not ready, let the load balancer move new traffic

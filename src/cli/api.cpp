@@ -81,7 +81,9 @@ Api Api::anonymous(const Globals& g) {
     ProfileStore store(g.profile);
     auto creds = store.load().value_or(Credentials{});
     std::string url = !g.server.empty() ? g.server : !creds.server.empty() ? creds.server : kDefaultServer;
-    return Api(parse_server_url(url), std::move(store), std::move(creds));
+    auto server = parse_server_url(url);
+    server.ca_file = g.ca_file;
+    return Api(std::move(server), std::move(store), std::move(creds));
 }
 
 Api Api::signed_in(const Globals& g) {
@@ -92,6 +94,7 @@ Api Api::signed_in(const Globals& g) {
     if (!g.server.empty() && parse_server_url(g.server).url != url.url)
         throw CliError(kExitAuth, "profile \"" + g.profile + "\" is logged in to " + url.url + ", not " + g.server +
                                       ": log in there, or use another --profile");
+    url.ca_file = g.ca_file;
     return Api(std::move(url), std::move(store), std::move(*creds));
 }
 

@@ -20,6 +20,7 @@ using json = nlohmann::json;
 struct Globals {
     std::string server;        // --server, else $NATTER_SERVER; empty when neither
     std::string profile = "default";
+    std::string ca_file;       // --ca-file, else $NATTER_CA_FILE: CAs trusted besides the system's
 };
 
 constexpr const char* kDefaultServer = "http://127.0.0.1:8080";

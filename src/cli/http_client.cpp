@@ -5,10 +5,13 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 
 #include <cctype>
+#include <type_traits>
 
 #include "errors.hpp"
+#include "tls_client.hpp"
 
 namespace natter::cli {
 
@@ -41,37 +44,69 @@ http::request<http::string_body> build(const ServerUrl& server, const HttpReques
 
 }  // namespace
 
-HttpResponse http_request(const ServerUrl& server, const HttpRequest& request) {
-    net::io_context ioc;
-    tcp::resolver resolver(ioc);
-    beast::tcp_stream stream(ioc);
-    beast::flat_buffer buffer;
-    http::response<http::string_body> res;
-    auto req = build(server, request);
-    beast::error_code failure;
+namespace {
 
-    // Async with one deadline on the stream, so a silent server cannot hang us.
+// Resolves, connects (for TLS: handshakes), writes `req` and reads the
+// answer into `res`, all under one deadline on the stream, so a silent
+// server cannot hang us. The first failure, or none.
+template <class Stream>
+beast::error_code exchange(net::io_context& ioc, Stream& stream, const ServerUrl& server,
+                           http::request<http::string_body>& req, http::response<http::string_body>& res) {
+    tcp::resolver resolver(ioc);
+    beast::flat_buffer buffer;
+    beast::error_code failure;
     auto fail = [&](beast::error_code ec) { failure = ec; };
+    auto write_read = [&] {
+        http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
+            if (ec) return fail(ec);
+            http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) {
+                if (ec) fail(ec);
+            });
+        });
+    };
     resolver.async_resolve(server.host, server.port, [&](beast::error_code ec, tcp::resolver::results_type hosts) {
         if (ec) return fail(ec);
-        stream.expires_after(kHttpTimeout);
-        stream.async_connect(hosts, [&](beast::error_code ec, const tcp::endpoint&) {
+        auto& tcp_layer = beast::get_lowest_layer(stream);
+        tcp_layer.expires_after(kHttpTimeout);
+        tcp_layer.async_connect(hosts, [&](beast::error_code ec, const tcp::endpoint&) {
             if (ec) return fail(ec);
-            http::async_write(stream, req, [&](beast::error_code ec, std::size_t) {
-                if (ec) return fail(ec);
-                http::async_read(stream, buffer, res, [&](beast::error_code ec, std::size_t) {
-                    if (ec) fail(ec);
+            if constexpr (std::is_same_v<Stream, beast::tcp_stream>) {
+                write_read();
+            } else {
+                stream.async_handshake(net::ssl::stream_base::client, [&](beast::error_code ec) {
+                    if (ec) return fail(ec);
+                    write_read();
                 });
-            });
+            }
         });
     });
     ioc.run();
+    return failure;
+}
+
+}  // namespace
+
+HttpResponse http_request(const ServerUrl& server, const HttpRequest& request) {
+    net::io_context ioc;
+    http::response<http::string_body> res;
+    auto req = build(server, request);
+    beast::error_code failure;
+    if (server.tls) {
+        auto ctx = client_tls_context(server.ca_file);
+        beast::ssl_stream<beast::tcp_stream> stream(ioc, ctx);
+        if (!expect_host(stream, server.host)) throw CliError(kExitNetwork, "cannot reach " + server.url + ": bad host name for TLS");
+        failure = exchange(ioc, stream, server, req, res);
+        // No close_notify exchange: the answer is in, the connection is done.
+    } else {
+        beast::tcp_stream stream(ioc);
+        failure = exchange(ioc, stream, server, req, res);
+        beast::error_code ignored;
+        stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
+    }
     if (failure) {
-        auto why = failure == beast::error::timeout ? "no answer within 30 s" : describe_network_error(failure.message());
+        auto why = failure == beast::error::timeout ? "no answer within 30 s" : describe_tls_error(failure);
         throw CliError(kExitNetwork, "cannot reach " + server.url + ": " + why);
     }
-    beast::error_code ignored;
-    stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
     return HttpResponse{int(res.result_int()), std::move(res.body())};
 }
 

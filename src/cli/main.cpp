@@ -24,6 +24,7 @@ constexpr const char* kFooter = R"(Exit codes:
 
 Environment:
   NATTER_SERVER      default for --server (else http://127.0.0.1:8080)
+  NATTER_CA_FILE     default for --ca-file
   NATTER_PASSWORD    the password for register, login and account delete (else asked on the terminal)
   NATTER_CONFIG_DIR  where profiles are kept (else $XDG_CONFIG_HOME/natter, else ~/.config/natter))";
 
@@ -51,8 +52,10 @@ struct Cli {
         app.footer(kFooter);
         app.require_subcommand(1);
         app.fallthrough();  // global options after the command too
-        app.add_option("--server", server_flag, "the server, http://HOST:PORT (default: $NATTER_SERVER, the profile's, "
-                                                "or http://127.0.0.1:8080)");
+        app.add_option("--server", server_flag, "the server, https://HOST[:PORT] or http://HOST[:PORT] (default: "
+                                                "$NATTER_SERVER, the profile's, or http://127.0.0.1:8080)");
+        app.add_option("--ca-file", globals.ca_file, "a PEM file of CA certificates to trust for https, besides the "
+                                                     "system's (default: $NATTER_CA_FILE)");
         app.add_option("--profile", globals.profile, "which stored login to use (a separate device each)")
             ->capture_default_str();
         add_accounts();
@@ -228,6 +231,8 @@ struct Cli {
         } else if (const char* env = std::getenv("NATTER_SERVER"); env && *env) {
             globals.server = env;
         }
+        if (globals.ca_file.empty())
+            if (const char* env = std::getenv("NATTER_CA_FILE"); env && *env) globals.ca_file = env;
         return command();
     }
 };

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <utility>
 
 #include "errors.hpp"
 
@@ -20,16 +21,23 @@ bool all_digits(const std::string& s) {
 }  // namespace
 
 ServerUrl parse_server_url(const std::string& text) {
-    constexpr std::string_view kScheme = "http://";
-    if (text.rfind("https://", 0) == 0) throw bad_url(text, "https is not supported; natterd serves plain http");
-    if (text.rfind(kScheme, 0) != 0) throw bad_url(text, "it must start with http://");
-    std::string rest = text.substr(kScheme.size());
-    while (!rest.empty() && rest.back() == '/') rest.pop_back();
-    if (rest.find_first_of("/?#@") != std::string::npos) throw bad_url(text, "give only http://HOST[:PORT]");
-
     ServerUrl out;
+    std::string rest;
+    bool known = false;
+    // A WebSocket URL names the same server: natter speaks HTTP to it too.
+    for (auto [scheme, tls] : {std::pair{"http://", false}, {"https://", true}, {"ws://", false}, {"wss://", true}}) {
+        if (text.rfind(scheme, 0) != 0) continue;
+        rest = text.substr(std::string_view(scheme).size());
+        out.tls = tls;
+        known = true;
+        break;
+    }
+    if (!known) throw bad_url(text, "it must start with http:// or https:// (ws:// and wss:// do too)");
+    while (!rest.empty() && rest.back() == '/') rest.pop_back();
+    if (rest.find_first_of("/?#@") != std::string::npos) throw bad_url(text, "give only https://HOST[:PORT] (or http://)");
+
     out.host_header = rest;
-    std::string port = "80";
+    std::string port = out.tls ? "443" : "80";
     if (!rest.empty() && rest.front() == '[') {  // [IPv6]:port
         auto close = rest.find(']');
         if (close == std::string::npos) throw bad_url(text, "unclosed [");
@@ -47,7 +55,7 @@ ServerUrl parse_server_url(const std::string& text) {
     if (!all_digits(port) || port.size() > 5 || std::stoi(port) == 0 || std::stoi(port) > 65535)
         throw bad_url(text, "the port must be a number from 1 to 65535");
     out.port = port;
-    out.url = "http://" + rest;
+    out.url = (out.tls ? "https://" : "http://") + rest;
     return out;
 }
 

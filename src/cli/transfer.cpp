@@ -20,6 +20,7 @@
 #include <optional>
 
 #include "errors.hpp"
+#include "tls_client.hpp"
 
 namespace natter::cli {
 
@@ -79,16 +80,11 @@ Result with_stream(const BlobUrl& url, Exchange exchange) {
                     stream.socket().shutdown(tcp::socket::shutdown_both, ignored);
                     co_return;
                 }
-                ssl::context ctx(ssl::context::tls_client);
-                ctx.set_default_verify_paths();
-                ctx.set_verify_mode(ssl::verify_peer);
+                auto ctx = client_tls_context(url.ca_file);
                 beast::ssl_stream<beast::tcp_stream> stream(ex, ctx);
-                boost::system::error_code not_address;
-                net::ip::make_address(url.host, not_address);
-                // SNI for a name only (RFC 6066); the certificate must name the host or address.
-                if (not_address && !SSL_set_tlsext_host_name(stream.native_handle(), url.host.c_str()))
+                // The certificate must name the host or address.
+                if (!expect_host(stream, url.host))
                     throw CliError(kExitNetwork, "cannot reach " + url.origin + ": bad host name for TLS");
-                stream.set_verify_callback(ssl::host_name_verification(url.host));
                 tcp_of(stream).expires_after(kIdleTimeout);
                 co_await tcp_of(stream).async_connect(hosts, net::use_awaitable);
                 co_await stream.async_handshake(ssl::stream_base::client, net::use_awaitable);
@@ -107,7 +103,7 @@ Result with_stream(const BlobUrl& url, Exchange exchange) {
             std::rethrow_exception(failure);
         } catch (const boost::system::system_error& e) {
             auto ec = e.code();
-            auto why = ec == beast::error::timeout ? "no progress within 30 s" : describe_network_error(ec.message());
+            auto why = ec == beast::error::timeout ? "no progress within 30 s" : describe_tls_error(ec);
             throw CliError(kExitNetwork, "cannot reach " + url.origin + ": " + why);
         }
     }
@@ -123,8 +119,10 @@ HttpResponse answer_of(Parser& p) {
 
 BlobUrl resolve_blob_url(const ServerUrl& server, const std::string& url) {
     BlobUrl out;
+    out.ca_file = server.ca_file;
     if (url.rfind("/", 0) == 0) {
         if (url.rfind("//", 0) == 0) throw bad_url(url, "no scheme");
+        out.tls = server.tls;
         out.host = server.host;
         out.port = server.port;
         out.host_header = server.host_header;

@@ -1,7 +1,7 @@
 #pragma once
 // Moving image bytes to and from the URLs natterd hands out: an absolute
 // http:// or https:// URL (an S3-style store), or a path on natterd itself
-// (/v1/blobs/…), resolved against the server. The body streams from and to
+// (/v1/blobs/…), resolved against the server (over TLS when it is https). The body streams from and to
 // disk (never whole in memory); no bearer token is ever sent with it (the
 // URL is pre-signed). Beast/Asio stay in transfer.cpp.
 #include <cstdint>
@@ -23,6 +23,7 @@ struct BlobUrl {
     std::string host_header;  // host[:port] as written
     std::string target;       // "/path?query"
     std::string origin;       // "https://host[:port]", for messages
+    std::string ca_file;      // the server's --ca-file: CAs trusted besides the system's
 };
 
 // Throws CliError (exit 1) for a URL that is neither an http(s) URL nor a path.

@@ -3,12 +3,15 @@
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include <deque>
 
 #include "event_loop_impl.hpp"
 #include "http_client.hpp"
+#include "tls_client.hpp"
 
 namespace natter::cli {
 
@@ -20,11 +23,28 @@ using namespace std::chrono_literals;
 
 namespace {
 
-class BeastWs final : public WsConnection, public std::enable_shared_from_this<BeastWs> {
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
+
+// One WebSocket over Next: PlainStream (ws://) or TlsStream (wss://, the
+// TLS handshake between the TCP connect and the WebSocket handshake).
+template <class Next>
+class BeastWs final : public WsConnection, public std::enable_shared_from_this<BeastWs<Next>> {
+    static constexpr bool kTls = std::is_same_v<Next, TlsStream>;
+    using std::enable_shared_from_this<BeastWs<Next>>::shared_from_this;
+
+    static websocket::stream<Next> make_stream(net::io_context& ioc, net::ssl::context* tls) {
+        if constexpr (kTls) return websocket::stream<Next>(ioc, *tls);
+        else return websocket::stream<Next>(ioc);
+    }
+
 public:
-    BeastWs(EventLoop& loop, ServerUrl server, std::string target, std::string bearer, WsHandlers h)
-        : resolver_(loop.impl().ioc),
-          ws_(loop.impl().ioc),
+    // `tls`: the client context, for TlsStream only; it outlives the stream.
+    BeastWs(EventLoop& loop, ServerUrl server, std::string target, std::string bearer, WsHandlers h,
+            std::shared_ptr<net::ssl::context> tls = nullptr)
+        : tls_(std::move(tls)),
+          resolver_(loop.impl().ioc),
+          ws_(make_stream(loop.impl().ioc, tls_.get())),
           server_(std::move(server)),
           target_(std::move(target)),
           bearer_(std::move(bearer)),
@@ -62,8 +82,19 @@ private:
         beast::get_lowest_layer(ws_).async_connect(
             hosts, [self = shared_from_this()](beast::error_code ec, const tcp::endpoint&) {
                 if (ec) return self->end_unreachable(ec);
-                self->handshake();
+                if constexpr (kTls) self->tls_handshake();
+                else self->handshake();
             });
+    }
+
+    void tls_handshake() {
+        if (!expect_host(ws_.next_layer(), server_.host))
+            return end({WsEnd::Kind::unreachable, 0, "", 0, "bad host name for TLS"});
+        // Still under the connect's deadline.
+        ws_.next_layer().async_handshake(net::ssl::stream_base::client, [self = shared_from_this()](beast::error_code ec) {
+            if (ec) return self->end_unreachable(ec);
+            self->handshake();
+        });
     }
 
     void handshake() {
@@ -129,7 +160,7 @@ private:
 
     static std::string describe(beast::error_code ec) {
         if (ec == beast::error::timeout) return "the server stopped answering";
-        return describe_network_error(ec.message());
+        return describe_tls_error(ec);
     }
 
     void end_unreachable(beast::error_code ec) { end({WsEnd::Kind::unreachable, 0, "", 0, describe(ec)}); }
@@ -148,8 +179,9 @@ private:
         beast::get_lowest_layer(ws_).socket().close(ignored);
     }
 
+    std::shared_ptr<net::ssl::context> tls_;
     tcp::resolver resolver_;
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<Next> ws_;
     beast::flat_buffer buffer_;
     websocket::response_type response_;
     ServerUrl server_;
@@ -168,7 +200,13 @@ private:
 
 std::shared_ptr<WsConnection> WsConnection::open(EventLoop& loop, const ServerUrl& server, const std::string& target,
                                                  const std::string& bearer, WsHandlers handlers) {
-    auto ws = std::make_shared<BeastWs>(loop, server, target, bearer, std::move(handlers));
+    if (server.tls) {
+        auto ctx = std::make_shared<net::ssl::context>(client_tls_context(server.ca_file));
+        auto ws = std::make_shared<BeastWs<TlsStream>>(loop, server, target, bearer, std::move(handlers), std::move(ctx));
+        ws->start();
+        return ws;
+    }
+    auto ws = std::make_shared<BeastWs<PlainStream>>(loop, server, target, bearer, std::move(handlers));
     ws->start();
     return ws;
 }

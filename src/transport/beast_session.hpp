@@ -10,7 +10,9 @@
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/beast/core.hpp>
 #include <boost/beast/http.hpp>
+#include <boost/beast/ssl.hpp>
 #include <boost/beast/websocket.hpp>
+#include <boost/beast/websocket/ssl.hpp>
 
 #include "sessions/connection.hpp"
 #include "sessions/device_session.hpp"
@@ -24,6 +26,12 @@ namespace http = boost::beast::http;
 namespace websocket = boost::beast::websocket;
 namespace net = boost::asio;
 using tcp = boost::asio::ip::tcp;
+namespace ssl = boost::asio::ssl;
+
+// The two streams a session runs on: plain TCP, and TLS over it. Sessions
+// are templates on it, instantiated for these two in their .cpp files.
+using PlainStream = beast::tcp_stream;
+using TlsStream = beast::ssl_stream<beast::tcp_stream>;
 
 struct Shared {
     Shared(ServerDeps d, AddressPolicy a)
@@ -32,6 +40,7 @@ struct Shared {
     AddressPolicy addresses;  // ServerConfig's: who a request comes from
     AddressLimit per_address;
     std::vector<std::string> allowed_origins;  // ServerConfig's
+    std::chrono::milliseconds tls_handshake_timeout{30000};  // ServerConfig's
     std::atomic<std::size_t> websockets{0};
     std::mutex gone_mu;
     std::condition_variable gone;  // a WebSocket ended: stop() waits on it
@@ -40,11 +49,14 @@ struct Shared {
     std::atomic<std::uint64_t> frames_in{0}, frames_out{0}, http_requests{0};
 };
 
-// One WebSocket: owns the socket, the outbound queue (one write in flight),
-// and the DeviceSession that speaks the protocol over it.
-class WsSession final : public Connection, public std::enable_shared_from_this<WsSession> {
+// One WebSocket: owns the stream, the outbound queue (one write in flight),
+// and the DeviceSession that speaks the protocol over it. Stream is
+// PlainStream or TlsStream (ws_session.cpp instantiates both).
+template <class Stream>
+class WsSession final : public Connection, public std::enable_shared_from_this<WsSession<Stream>> {
 public:
-    WsSession(tcp::socket&& socket, Shared& shared, Principal who);
+    // Takes over the HTTP session's stream (for TLS: its finished handshake).
+    WsSession(Stream&& stream, Shared& shared, Principal who);
     ~WsSession() override;
     void accept(http::request<http::string_body> req);
     void keep(AddressSlot slot) { slot_ = std::move(slot); }  // the connection's count, taken at accept
@@ -64,7 +76,7 @@ private:
     void do_close();
     void finish();
 
-    websocket::stream<beast::tcp_stream> ws_;
+    websocket::stream<Stream> ws_;
     beast::flat_buffer buffer_;
     Shared& shared_;
     Principal who_;
@@ -79,5 +91,8 @@ private:
     net::steady_timer close_timer_;  // a peer that never answers the close is cut off
     AddressSlot slot_;
 };
+
+extern template class WsSession<PlainStream>;
+extern template class WsSession<TlsStream>;
 
 }  // namespace natter::transport

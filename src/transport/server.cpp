@@ -50,16 +50,39 @@ http::response<http::string_body> to_beast(const HttpResponse& r, unsigned versi
 
 // One HTTP connection: reads requests, runs them on the blocking pool, writes
 // the answers; hands WebSocket upgrades to a WsSession once authenticated.
-class HttpSession : public std::enable_shared_from_this<HttpSession> {
+// Stream is PlainStream or TlsStream: with TLS the handshake comes first.
+template <class Stream>
+class HttpSession : public std::enable_shared_from_this<HttpSession<Stream>> {
+    static constexpr bool kTls = std::is_same_v<Stream, TlsStream>;
+
 public:
-    HttpSession(tcp::socket&& socket, Shared& shared, AddressSlot slot)
-        : stream_(std::move(socket)), shared_(shared), slot_(std::move(slot)) {}
+    HttpSession(Stream&& stream, Shared& shared, AddressSlot slot)
+        : stream_(std::move(stream)), shared_(shared), slot_(std::move(slot)) {}
 
     void run() {
-        net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::do_read, shared_from_this()));
+        net::dispatch(stream_.get_executor(), beast::bind_front_handler(&HttpSession::start, this->shared_from_this()));
     }
 
 private:
+    using std::enable_shared_from_this<HttpSession<Stream>>::shared_from_this;
+
+    beast::tcp_stream& tcp() { return beast::get_lowest_layer(stream_); }
+
+    void start() {
+        if constexpr (kTls) {
+            // A client that never finishes its handshake is dropped like a silent HTTP one.
+            tcp().expires_after(shared_.tls_handshake_timeout);
+            stream_.async_handshake(ssl::stream_base::server, [self = shared_from_this()](beast::error_code ec) {
+                // Plain HTTP on the TLS port, a silent or refusing client:
+                // nothing to answer it in, so the socket just closes.
+                if (ec) return;
+                self->do_read();
+            });
+        } else {
+            do_read();
+        }
+    }
+
     void do_read() {
         parser_.emplace();
         parser_->header_limit(16 * 1024);
@@ -68,7 +91,7 @@ private:
         parser_->body_limit(boost::none);
         // One deadline for the whole request, header and body, however
         // slowly its bytes come (a new connection's first one included).
-        stream_.expires_after(http_timeout());
+        tcp().expires_after(http_timeout());
         // The header first: a blob transfer streams its body to or from a
         // file instead of memory.
         http::async_read_header(stream_, buffer_, *parser_,
@@ -123,14 +146,14 @@ private:
             http::response<http::empty_body> head{res.base()};
             head.content_length(res.body().size());
             auto shared_head = std::make_shared<http::response<http::empty_body>>(std::move(head));
-            stream_.expires_after(http_timeout());
+            tcp().expires_after(http_timeout());
             return http::async_write(stream_, *shared_head, [self = shared_from_this(), shared_head](beast::error_code ec, std::size_t) {
                 if (ec || !shared_head->keep_alive()) return self->shutdown();
                 self->do_read();
             });
         }
         auto shared_res = std::make_shared<http::response<http::file_body>>(std::move(res));
-        stream_.expires_after(kBlobTimeout);
+        tcp().expires_after(kBlobTimeout);
         http::async_write(stream_, *shared_res, [self = shared_from_this(), shared_res](beast::error_code ec, std::size_t) {
             if (ec || !shared_res->keep_alive()) return self->shutdown();
             self->do_read();
@@ -174,7 +197,7 @@ private:
 
     // Piece by piece, so the timeout is for a stall, not the whole upload.
     void read_upload() {
-        stream_.expires_after(kBlobIdle);
+        tcp().expires_after(kBlobIdle);
         http::async_read_some(stream_, buffer_, *file_parser_, [self = shared_from_this()](beast::error_code ec, std::size_t n) {
             if (!ec && !self->file_parser_->is_done()) return self->read_upload();
             self->on_upload(ec, n);
@@ -212,7 +235,7 @@ private:
         res.keep_alive(keep_alive);
         res.prepare_payload();
         auto shared_res = std::make_shared<http::response<http::file_body>>(std::move(res));
-        stream_.expires_after(kBlobTimeout);
+        tcp().expires_after(kBlobTimeout);
         // The request had no body to read (a GET): the next one may follow.
         http::async_write(stream_, *shared_res, [self = shared_from_this(), shared_res](beast::error_code ec, std::size_t) {
             if (ec || !shared_res->keep_alive()) return self->shutdown();
@@ -239,7 +262,7 @@ private:
         r.path = std::string(target.substr(0, q));
         if (q != std::string_view::npos) r.query = std::string(target.substr(q + 1));
         r.authorization = std::string(req[http::field::authorization]);
-        r.client = client_key(remote_ip(stream_.socket()), req["X-Forwarded-For"], shared_.addresses);
+        r.client = client_key(remote_ip(tcp().socket()), req["X-Forwarded-For"], shared_.addresses);
         r.body = std::move(req.body());
         unsigned version = req.version();
         bool keep_alive = req.keep_alive();
@@ -297,8 +320,8 @@ private:
             net::post(self->stream_.get_executor(), [self, who = std::move(who), req_ptr]() mutable {
                 self->shared_.upgrading--;
                 if (!who) return self->reply(error_response(who.error()), req_ptr->version(), false);
-                self->stream_.expires_never();
-                auto ws = std::make_shared<WsSession>(self->stream_.release_socket(), self->shared_, *who);
+                self->tcp().expires_never();
+                auto ws = std::make_shared<WsSession<Stream>>(std::move(self->stream_), self->shared_, *who);
                 ws->keep(std::move(self->slot_));
                 ws->accept(std::move(*req_ptr));
             });
@@ -307,7 +330,7 @@ private:
 
     void reply(const HttpResponse& r, unsigned version, bool keep_alive) {
         auto res = std::make_shared<http::response<http::string_body>>(to_beast(r, version, keep_alive));
-        stream_.expires_after(http_timeout());
+        tcp().expires_after(http_timeout());
         http::async_write(stream_, *res, [self = shared_from_this(), res](beast::error_code ec, std::size_t) {
             if (ec || !res->keep_alive()) return self->shutdown();
             self->do_read();
@@ -315,12 +338,19 @@ private:
     }
 
     void shutdown() {
-        beast::error_code ignored;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
-        drain_left_ = kDrainBytes;
-        // For the whole drain, not each read: a trickle does not keep it open.
-        stream_.expires_after(std::min<std::chrono::milliseconds>(std::chrono::seconds(5), http_timeout()));
-        drain();
+        // For the whole close, not each read: a trickle does not keep it open.
+        auto bound = std::min<std::chrono::milliseconds>(std::chrono::seconds(5), http_timeout());
+        if constexpr (kTls) {
+            // close_notify, then the peer's, within a bound; the socket closes with this session.
+            tcp().expires_after(bound);
+            stream_.async_shutdown([self = shared_from_this()](beast::error_code) {});
+        } else {
+            beast::error_code ignored;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ignored);
+            drain_left_ = kDrainBytes;
+            tcp().expires_after(bound);
+            drain();
+        }
     }
 
     void drain() {
@@ -334,7 +364,7 @@ private:
 
     std::chrono::milliseconds http_timeout() const { return std::chrono::milliseconds(shared_.deps.limits.http_timeout_ms); }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     beast::flat_buffer buffer_;
     std::optional<http::request_parser<http::string_body>> parser_;
     std::optional<http::request_parser<http::file_body>> file_parser_;  // an upload in progress
@@ -346,9 +376,9 @@ private:
     AddressSlot slot_;  // moves to the WebSocket on an upgrade
 };
 
-
 // Over the per-address limit: an answer for a client that has sent
-// nothing yet, then closed at once; nothing is read.
+// nothing yet, then closed at once; nothing is read. (In plain HTTP even on
+// a TLS port: a client over the limit gets no handshake.)
 void refuse(tcp::socket& socket) {
     static const std::string answer = [] {
         auto body = error_response(err(Code::rate_limited, "too many connections from this address")).body;
@@ -362,12 +392,40 @@ void refuse(tcp::socket& socket) {
     socket.close(ignored);
 }
 
+// TLS 1.2 and later with OpenSSL's ciphers for them, the server's order
+// preferred, no renegotiation (a client could make the server redo the
+// expensive part at will), no compression. Throws with what to fix.
+ssl::context make_tls_context(const std::string& cert_file, const std::string& key_file) {
+    ssl::context ctx(ssl::context::tls_server);
+    ctx.set_options(ssl::context::default_workarounds | ssl::context::no_sslv2 | ssl::context::no_sslv3 |
+                    ssl::context::no_tlsv1 | ssl::context::no_tlsv1_1 | ssl::context::no_compression);
+    SSL_CTX_set_min_proto_version(ctx.native_handle(), TLS1_2_VERSION);
+    SSL_CTX_set_options(ctx.native_handle(), SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE);
+    try {
+        ctx.use_certificate_chain_file(cert_file);
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("tls.cert_file " + cert_file + ": " + e.code().message() +
+                                 " (a PEM certificate, then its chain)");
+    }
+    try {
+        ctx.use_private_key_file(key_file, ssl::context::pem);
+    } catch (const boost::system::system_error& e) {
+        throw std::runtime_error("tls.key_file " + key_file + ": " + e.code().message() +
+                                 " (the PEM private key of tls.cert_file)");
+    }
+    if (SSL_CTX_check_private_key(ctx.native_handle()) != 1)
+        throw std::runtime_error("tls.key_file " + key_file + " is not the key of tls.cert_file " + cert_file);
+    return ctx;
+}
+
 }  // namespace
 
 struct Server::Impl {
     Impl(ServerConfig c, ServerDeps d)
         : config(std::move(c)), shared(std::move(d), config.addresses), ioc(int(config.io_threads)), acceptor(net::make_strand(ioc)) {
         shared.allowed_origins = config.allowed_origins;
+        shared.tls_handshake_timeout = config.tls_handshake_timeout;
+        if (!config.tls_cert_file.empty()) tls.emplace(make_tls_context(config.tls_cert_file, config.tls_key_file));
     }
 
     void accept() {
@@ -382,7 +440,10 @@ struct Server::Impl {
                 // Chat frames are small and latency-bound: do not let Nagle hold them back.
                 beast::error_code ignored;
                 socket.set_option(tcp::no_delay(true), ignored);
-                std::make_shared<HttpSession>(std::move(socket), shared, std::move(*slot))->run();
+                if (tls)
+                    std::make_shared<HttpSession<TlsStream>>(TlsStream(std::move(socket), *tls), shared, std::move(*slot))->run();
+                else
+                    std::make_shared<HttpSession<PlainStream>>(PlainStream(std::move(socket)), shared, std::move(*slot))->run();
                 return accept();
             }
             // Out of file descriptors, most likely: keep serving the open
@@ -397,6 +458,7 @@ struct Server::Impl {
 
     ServerConfig config;
     Shared shared;
+    std::optional<ssl::context> tls;  // set: every connection is HTTPS/WSS
     net::io_context ioc;
     tcp::acceptor acceptor;
     net::steady_timer backoff{acceptor.get_executor()};

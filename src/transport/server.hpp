@@ -32,6 +32,13 @@ struct ServerConfig {
     std::vector<std::string> allowed_origins;
     // Who a request comes from, for limits per client address.
     AddressPolicy addresses;
+    // Both set: the listener speaks HTTPS and WSS only (PEM files; the
+    // certificate file may hold its chain after it). start() throws when
+    // they do not load or do not match.
+    std::string tls_cert_file, tls_key_file;
+    // A connection must finish its TLS handshake within this (as long as
+    // an HTTP read may take by default), or it is dropped.
+    std::chrono::milliseconds tls_handshake_timeout{30000};
 };
 
 // What the transport calls into.

@@ -27,7 +27,9 @@ void E2E::restart_server() {
     });
 }
 
-std::string E2E::url() const { return "http://127.0.0.1:" + std::to_string(server_->port()); }
+std::string E2E::url() const {
+    return std::string(tls_ ? "https" : "http") + "://127.0.0.1:" + std::to_string(server_->port());
+}
 
 Env E2E::base_env() const {
     return {{"NATTER_CONFIG_DIR", config_->path()}, {"NATTER_PASSWORD", kPassword}, {"HOME", config_->path()}};

@@ -21,6 +21,8 @@ class E2E : public ::testing::Test {
 protected:
     // Set before SetUp runs (in a derived constructor) to change natterd's config.
     std::function<void(Config&)> tweak_;
+    // Set with tweak_ when it turns TLS on: url() is then https://.
+    bool tls_ = false;
 
     void SetUp() override;
     void TearDown() override;

@@ -9,6 +9,7 @@
 
 #include "../common/temp_dir.hpp"
 #include "app/config.hpp"
+#include "support/test_certs.hpp"
 
 namespace natter {
 namespace {
@@ -268,6 +269,63 @@ TEST(Config, PrintedPostgresShardsReadBackWithPasswordsRedacted) {
     Args c;
     c.argv = {"natterd", "--config", write(dir, config_to_toml(Config{}), "default.toml")};
     EXPECT_EQ(c.load().exit_code, -1);
+}
+
+TEST(Config, TlsTakesACertificateAndItsKeyFromTheFileTheEnvironmentOrFlags) {
+    testutil::TempDir dir;
+    auto certs = test::make_test_certs(dir.path().string());
+    Args file;
+    file.argv = {"natterd", "--config",
+                 write(dir, "[tls]\ncert_file = \"" + certs.cert_file + "\"\nkey_file = \"" + certs.key_file + "\"\n")};
+    Args env;
+    env.env = {"NATTER_TLS_CERT_FILE=" + certs.cert_file, "NATTER_TLS_KEY_FILE=" + certs.key_file};
+    Args flags;
+    flags.argv = {"natterd", "--tls-cert", certs.cert_file, "--tls-key", certs.key_file};
+    for (auto* a : {&file, &env, &flags}) {
+        auto inv = a->load();
+        ASSERT_EQ(inv.exit_code, -1);
+        EXPECT_TRUE(inv.config.tls.enabled());
+        EXPECT_EQ(inv.config.tls.cert_file, certs.cert_file);
+        EXPECT_EQ(inv.config.tls.key_file, certs.key_file);
+        // --print-config shows them, and reads back as the same.
+        Args again;
+        again.argv = {"natterd", "--config", write(dir, config_to_toml(inv.config), "printed.toml")};
+        auto back = again.load();
+        ASSERT_EQ(back.exit_code, -1);
+        EXPECT_EQ(back.config.tls.cert_file, certs.cert_file);
+        EXPECT_EQ(back.config.tls.key_file, certs.key_file);
+    }
+    // Neither: plain HTTP, as before.
+    EXPECT_FALSE(Args{}.load().config.tls.enabled());
+}
+
+TEST(Config, TlsSettingsThatCannotWorkAreNamed) {
+    testutil::TempDir dir;
+    auto certs = test::make_test_certs(dir.path().string());
+    auto not_pem = write(dir, "not a certificate\n", "junk.pem");
+    struct Case {
+        std::string cert, key, says;
+    };
+    std::vector<Case> cases = {
+        {certs.cert_file, "", "tls.cert_file and tls.key_file go together"},
+        {"", certs.key_file, "tls.cert_file and tls.key_file go together"},
+        {dir.file("missing.pem"), certs.key_file, "cannot be read: No such file or directory"},
+        {certs.cert_file, dir.file("missing.key"), "tls.key_file \"" + dir.file("missing.key") + "\" cannot be read"},
+        {not_pem, certs.key_file, "is not a usable PEM certificate (then its chain): no start line"},
+        {certs.cert_file, not_pem, "is not a usable PEM private key"},
+        {certs.key_file, certs.key_file, "is not a usable PEM certificate"},
+        {certs.cert_file, certs.other_key_file, "is not the private key of the certificate in tls.cert_file"},
+    };
+    for (const auto& c : cases) {
+        TlsSettings t{c.cert, c.key};
+        auto why = check_tls(t);
+        EXPECT_NE(why.find(c.says), std::string::npos) << "cert=" << c.cert << " key=" << c.key << ": " << why;
+        Args a;
+        if (!c.cert.empty()) a.argv.insert(a.argv.end(), {"--tls-cert", c.cert});
+        if (!c.key.empty()) a.argv.insert(a.argv.end(), {"--tls-key", c.key});
+        EXPECT_EQ(a.load().exit_code, 2) << why;
+    }
+    EXPECT_EQ(check_tls(TlsSettings{certs.cert_file, certs.key_file}), "");
 }
 
 }  // namespace
