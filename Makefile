@@ -2,8 +2,25 @@
 BUILD ?= build
 JOBS ?= $(shell nproc)
 export CCACHE_DIR ?= $(HOME)/.cache/natter-ccache
+# Paths relative to the clone, so another clone (CI's) hits the same cache.
+export CCACHE_BASEDIR ?= $(CURDIR)
+export CCACHE_NOHASHDIR ?= 1
 
-.PHONY: deps configure web build run test screenshots bench cluster clean
+# The sanitizer tree: clang with ASan + UBSan, and the libFuzzer targets.
+SANITIZE_BUILD ?= build-sanitize
+SANITIZE_CXX ?= clang++-14
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS = fuzz_ws_frame fuzz_http_api fuzz_signed_url fuzz_config
+SANITIZE_TARGETS = natterd natter natter_unit_tests natter_integration_tests natter_conformance_tests \
+  natter_e2e_tests $(FUZZ_TARGETS)
+# What the sanitizer pass runs: the in-process and CLI suites and the fuzz
+# smoke runs; not the suites whose time goes into external servers and
+# browsers (PostgreSQL, Redis, s3rver, Chromium, the cluster, the benches).
+SANITIZE_LABELS ?= ^(unit|integration|conformance|e2e|fuzz)$$
+SANITIZE_SKIP ?= ^(postgres|redis|s3|browser|cluster|bench)$$
+
+.PHONY: deps configure web build run test screenshots bench cluster clean \
+  configure-sanitize test-sanitize fuzz
 
 deps:
 	@scripts/deps.sh
@@ -45,5 +62,25 @@ bench: configure
 	@cmake --build $(BUILD) -j $(JOBS) --target natter-micro-bench
 	$(BUILD)/natter-micro-bench $(BENCH_ARGS)
 
+configure-sanitize: deps
+	@cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=$(SANITIZE_CXX) -DNATTER_SANITIZE=ON >/dev/null
+
+# The unit, integration, conformance and end-to-end tests under ASan and
+# UBSan (a leak or undefined behaviour fails the test), and each fuzz target
+# over its seeds for a few seconds. ASAN_OPTIONS / UBSAN_OPTIONS as set here
+# also reach the natterd and natter children the tests start.
+test-sanitize: configure-sanitize
+	@cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target $(SANITIZE_TARGETS)
+	cd $(SANITIZE_BUILD) && ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  ctest --output-on-failure -j $(JOBS) -L '$(SANITIZE_LABELS)' -LE '$(SANITIZE_SKIP)' $(CTEST_ARGS)
+
+# Each fuzz target for FUZZ_SECONDS on its seeds (fuzz/corpus/<name>, not
+# grown): runs, CPU seconds and crashes per target; `make fuzz FUZZ_SECONDS=300`.
+fuzz: configure-sanitize
+	@cmake --build $(SANITIZE_BUILD) -j $(JOBS) --target $(FUZZ_TARGETS)
+	scripts/fuzz.sh --seconds $(FUZZ_SECONDS) $(SANITIZE_BUILD)
+
 clean:
-	rm -rf $(BUILD)
+	rm -rf $(BUILD) $(SANITIZE_BUILD)

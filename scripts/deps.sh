@@ -8,6 +8,9 @@ pkgs=(
   libspdlog-dev nlohmann-json3-dev libcli11-dev libtomlplusplus-dev prometheus-cpp-dev
   libgtest-dev libgmock-dev libbenchmark-dev jq
   libxxhash-dev
+  # the sanitizer tree and the fuzz targets (make test-sanitize, make fuzz):
+  # clang, its ASan/UBSan/libFuzzer runtimes
+  clang-14 libclang-rt-14-dev
   # the PostgreSQL store: libpq to build, the server for its tests (tests/support/pg_server)
   libpq-dev postgresql-15
   # the Redis bus and presence store: hiredis to build, the server for its tests (tests/support/redis_server)

@@ -76,8 +76,12 @@ protected:
         if (session_) session_->on_closed();
         session_.reset();
         pool_.join();  // reads still running must finish before the store goes
-        messaging_.reset();
+        // As natterd shuts down: the store finishes its queued jobs (an ack's
+        // answer comes back through the service), so it goes before the
+        // service, unhooked from it first.
+        messaging_->detach_from_store();
         store_.reset();
+        messaging_.reset();
     }
 
     Principal add_user(const std::string& name) {

@@ -134,7 +134,7 @@ TEST(IdGenerator, IdsFitIn63Bits) {
 TEST(IdGenerator, RejectsANodeIdPastTenBits) {
     EXPECT_THROW(IdGenerator(IdGenerator::kMaxNode + 1), std::invalid_argument);
     EXPECT_THROW(IdGenerator(UINT32_MAX), std::invalid_argument);
-    EXPECT_NO_THROW(IdGenerator(IdGenerator::kMaxNode));
+    EXPECT_NO_THROW(IdGenerator{IdGenerator::kMaxNode});  // braces: with parentheses clang reads a declaration
 }
 
 TEST(IdGenerator, ThreadsSharingOneGeneratorGetUniqueIds) {

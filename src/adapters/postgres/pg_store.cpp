@@ -714,7 +714,10 @@ AckOutcome PgStore::ack_now(UserId user, DeviceId device, const std::vector<Mess
         auto& s = newest[std::string(removed.text(i, 0))];
         s = std::max(s, removed.i64(i, 1));
     }
-    for (const auto& [conversation_id, seq] : newest) {
+    for (const auto& entry : newest) {
+        // Named copies, not structured bindings: clang 14 cannot capture those.
+        const std::string& conversation_id = entry.first;
+        const std::int64_t seq = entry.second;
         try {
             auto change = on(conversation_shard(conversation_id), [&](Connection& c) {
                 return c.transaction([&](Connection& t) -> std::optional<ReceiptChange> {
