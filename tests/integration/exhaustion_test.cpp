@@ -354,3 +354,25 @@ TEST(Exhaustion, ATrustedProxysConnectionsAreNotCounted) {
 
 }  // namespace
 }  // namespace natter::test
+
+namespace natter::test {
+namespace {
+
+// limits.max_connections: the process's WebSockets; one more is refused
+// before the upgrade with 503, and a socket closing makes room.
+TEST(Exhaustion, WebSocketsPastTheProcessLimitGet503) {
+    TestServer s([](Config& c) { c.limits.max_connections = 2; });
+    auto a = signup(s.port(), "alice"), b = signup(s.port(), "bob"), c = signup(s.port(), "carol");
+    auto wa = connect_synced(s.port(), a);
+    auto wb = connect_synced(s.port(), b);
+    Refused refused;
+    EXPECT_FALSE(WsClient::connect(s.port(), "user=" + c.user_id, c.access_token, &refused));
+    EXPECT_EQ(refused.status, 503);
+    wb->close();
+    std::unique_ptr<WsClient> wc;
+    EXPECT_TRUE(eventually([&] { return bool(wc = WsClient::connect(s.port(), "user=" + c.user_id, c.access_token)); }))
+        << "a closed socket's place is free again";
+}
+
+}  // namespace
+}  // namespace natter::test
