@@ -6,6 +6,7 @@
 
 #include <array>
 #include <deque>
+#include <functional>
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/ip/tcp.hpp>
@@ -318,45 +319,35 @@ TEST(Exhaustion, ConnectionsPerAddressAreLimited) {
     EXPECT_GE(std::stod(metrics.raw.substr(at + 34)), 1.0);
 }
 
-// The default exempts loopback: natter-bench and a proxy on the same host
-// open thousands of sockets from 127.0.0.1.
-TEST(Exhaustion, LoopbackIsExemptByDefault) {
-    TestServer s([](Config& c) { c.limits.max_connections_per_address = 2; });
-    net::io_context ioc;
-    std::vector<std::unique_ptr<beast::tcp_stream>> held;
-    for (int i = 0; i < 10; ++i) {
-        held.push_back(hold(ioc, s.port()));
-        ASSERT_TRUE(held.back()) << "connection " << i + 1 << " from loopback was refused";
-    }
-}
-
-}  // namespace
-}  // namespace natter::test
-
-namespace natter::test {
-namespace {
-
-// A proxy in server.trusted_proxies carries many clients: its connections
-// are not counted (the proxy limits its clients), even with loopback counted.
-TEST(Exhaustion, ATrustedProxysConnectionsAreNotCounted) {
-    TestServer s([](Config& c) {
+// Ten connections from loopback, none refused, on a server whose limit per
+// address is 2 and whose settings `tweak` makes.
+void expect_loopback_uncounted(const std::function<void(Config&)>& tweak, const char* who) {
+    TestServer s([&](Config& c) {
         c.limits.max_connections_per_address = 2;
-        c.limits.per_address_exempt = "";
-        c.trusted_proxies = "127.0.0.1";
+        tweak(c);
     });
     net::io_context ioc;
     std::vector<std::unique_ptr<beast::tcp_stream>> held;
     for (int i = 0; i < 10; ++i) {
         held.push_back(hold(ioc, s.port()));
-        ASSERT_TRUE(held.back()) << "connection " << i + 1 << " from the trusted proxy was refused";
+        ASSERT_TRUE(held.back()) << "connection " << i + 1 << " from " << who << " was refused";
     }
 }
 
-}  // namespace
-}  // namespace natter::test
+// The default exempts loopback: natter-bench and a proxy on the same host
+// open thousands of sockets from 127.0.0.1.
+TEST(Exhaustion, LoopbackIsExemptByDefault) {
+    expect_loopback_uncounted([](Config&) {}, "loopback");
+}
 
-namespace natter::test {
-namespace {
+// A proxy in server.trusted_proxies carries many clients: its connections
+// are not counted (the proxy limits its clients), even with loopback counted.
+TEST(Exhaustion, ATrustedProxysConnectionsAreNotCounted) {
+    expect_loopback_uncounted([](Config& c) {
+        c.limits.per_address_exempt = "";
+        c.trusted_proxies = "127.0.0.1";
+    }, "the trusted proxy");
+}
 
 // limits.max_connections: the process's WebSockets; one more is refused
 // before the upgrade with 503, and a socket closing makes room.
