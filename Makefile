@@ -5,6 +5,8 @@ export CCACHE_DIR ?= $(HOME)/.cache/natter-ccache
 # Paths relative to the clone, so another clone (CI's) hits the same cache.
 export CCACHE_BASEDIR ?= $(CURDIR)
 export CCACHE_NOHASHDIR ?= 1
+# Two trees (gcc, and clang with sanitizers) outgrow ccache's 5 GB default.
+export CCACHE_MAXSIZE ?= 20G
 
 # The sanitizer tree: clang with ASan + UBSan, and the libFuzzer targets.
 SANITIZE_BUILD ?= build-sanitize
