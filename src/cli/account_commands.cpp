@@ -39,6 +39,7 @@ int run_register(const Globals& g, const RegisterOptions& o) {
     std::string next = "natter";
     if (g.profile != "default") next += " --profile " + g.profile;
     if (api.server().url != kDefaultServer) next += " --server " + api.server().url;
+    if (!g.ca_file.empty()) next += " --ca-file " + g.ca_file;
     std::cout << "registered " << o.username << " (user id " << str_field(j, "user_id", "?") << ") on " << api.server().url
               << "\nnext: " << next << " login " << o.username << "\n";
     return kExitOk;
